@@ -1,0 +1,12 @@
+//! Coracle's control plane: the Kubernetes API server and what sits behind it.
+//!
+//! Owns: the HTTPS API (request path: TLS → authentication → authorization →
+//! decode → admission → store → watch fan-out), the datastore behind the
+//! [`store::Store`] trait, the served resource registry and OpenAPI, and the
+//! cluster PKI. Must not: talk to containerd or touch the node (that is
+//! `coracle-agent`), nor be reached by the kubelet other than over HTTPS.
+
+pub mod field_error;
+pub mod registry;
+pub mod store;
+pub mod schema;
