@@ -7,6 +7,7 @@
 //! `coracle-agent`), nor be reached by the kubelet other than over HTTPS.
 
 pub mod field_error;
+pub mod pki;
 pub mod registry;
 pub mod store;
 pub mod schema;
