@@ -11,6 +11,19 @@
 use serde_json::Value;
 use std::collections::BTreeMap;
 
+mod crd_rules;
+pub mod defaults;
+pub mod formats;
+mod json_type;
+mod list_checks;
+mod node;
+mod path;
+pub mod prune;
+pub mod strict;
+pub mod structural;
+pub mod types;
+pub mod validate;
+
 
 /// Named schemas: definition name to JSON Schema node.
 #[derive(Debug, Clone, Default)]
