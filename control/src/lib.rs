@@ -6,7 +6,16 @@
 //! cluster PKI. Must not: talk to containerd or touch the node (that is
 //! `coracle-agent`), nor be reached by the kubelet other than over HTTPS.
 
+pub mod admission;
+pub mod api;
+pub mod apply;
+pub mod openapi;
+pub mod table;
 pub mod field_error;
+pub mod names;
+pub mod patch;
+pub mod selector;
+pub mod server;
 pub mod pki;
 pub mod registry;
 pub mod store;
