@@ -75,6 +75,18 @@ pub(crate) fn label_selector(v: &Value) -> String {
     format!("v1.LabelSelector{{MatchLabels:{}, MatchExpressions:{}}}", string_map(v.get("matchLabels")), exprs)
 }
 
+/// `intstr.IntOrString{Type:1, IntVal:0, StrVal:"25%"}` (upstream passes
+/// IntOrString by value, which has no `String()` method, so `%#v` it is).
+pub(crate) fn int_or_string(v: Option<&Value>) -> String {
+    match v {
+        Some(Value::String(s)) => format!("intstr.IntOrString{{Type:1, IntVal:0, StrVal:{}}}", quote(s)),
+        other => {
+            let n = other.and_then(super::util::as_int).unwrap_or(0);
+            format!("intstr.IntOrString{{Type:0, IntVal:{n}, StrVal:\"\"}}")
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -95,5 +107,7 @@ mod tests {
             r#"v1.LabelSelector{MatchLabels:map[string]string(nil), MatchExpressions:[]v1.LabelSelectorRequirement{v1.LabelSelectorRequirement{Key:"k", Operator:"Exists", Values:[]string(nil)}}}"#
         );
         assert_eq!(quote("a\"b\n"), r#""a\"b\n""#);
+        assert_eq!(int_or_string(Some(&json!(0))), r#"intstr.IntOrString{Type:0, IntVal:0, StrVal:""}"#);
+        assert_eq!(int_or_string(Some(&json!("0%"))), r#"intstr.IntOrString{Type:1, IntVal:0, StrVal:"0%"}"#);
     }
 }

@@ -1,214 +1,143 @@
-//! Admission: upstream defaulting and validation of built-in types.
+//! Built-in admission: defaulting and validation of the common built-in
+//! Kubernetes kinds, on `serde_json::Value` objects, as the upstream API
+//! server does them.
 //!
-//! Owns the type-specific rules the schema cannot express (names, selectors
-//! matching templates, immutable fields, pod defaults). Must not touch the
-//! store: it sees the new object and, on update, the old one.
+//! Owns: upstream's decode-time defaults (`SetDefaults_*`) and the few
+//! create-time fill-ins users see on every object ([`default`]); the
+//! field-level validation of create and update with upstream's field paths
+//! and messages ([`validate`]); resource quantities ([`parse_quantity`]) and
+//! cron schedules ([`parse_cron`]) for the scheduler and CronJob controller.
+//! Must not: read or write the store, allocate anything (names from
+//! `generateName`, uids, cluster IPs, node ports), check authorization, or
+//! validate against OpenAPI schemas — a missing or mistyped field reads as
+//! its zero value here, never as a panic.
+
+mod apps;
+mod batch;
+mod container;
+mod core;
+mod cron;
+mod defaults;
+mod gorepr;
+mod meta;
+mod other;
+mod path;
+mod persistent_volume;
+mod pod;
+mod pod_update;
+mod quantity;
+mod rbac;
+mod service;
+mod util;
+mod volume;
+mod workload;
+
+pub use cron::{parse_cron, CronError, CronSchedule};
+pub use quantity::{parse_quantity, Quantity, QuantityError, QuantityFormat};
 
 use crate::field_error::FieldError;
-use crate::names;
-use serde_json::{json, Map, Value};
+use serde_json::Value;
 
-fn obj_mut<'a>(v: &'a mut Value, key: &str) -> Option<&'a mut Map<String, Value>> {
-    v.get_mut(key).and_then(Value::as_object_mut)
-}
-
-fn set_default(m: &mut Map<String, Value>, key: &str, value: Value) {
-    if m.get(key).map(Value::is_null).unwrap_or(true) {
-        m.insert(key.to_string(), value);
-    }
-}
-
-/// Fill in the defaults upstream fills in.
+/// Fills in upstream's defaults for an object of `group` (`""` for core)
+/// and `kind`. Call it on every object decoded from a client, before
+/// [`validate`]. A Job's generated selector needs `metadata.uid` set first.
+/// A Namespace or Pod without `status.phase` is treated as new (it gets its
+/// initial phase, and a Namespace the `kubernetes` finalizer).
 pub fn default(group: &str, kind: &str, obj: &mut Value) {
-    match (group, kind) {
-        ("", "Pod") => {
-            if let Some(spec) = obj_mut(obj, "spec") {
-                default_pod_spec(spec);
-            }
-        }
-        ("apps", "Deployment") => {
-            if let Some(spec) = obj_mut(obj, "spec") {
-                set_default(spec, "replicas", json!(1));
-                set_default(spec, "revisionHistoryLimit", json!(10));
-                set_default(spec, "progressDeadlineSeconds", json!(600));
-                set_default(spec, "strategy", json!({"type": "RollingUpdate"}));
-                if let Some(strategy) = spec.get_mut("strategy").and_then(Value::as_object_mut) {
-                    set_default(strategy, "type", json!("RollingUpdate"));
-                    if strategy.get("type") == Some(&json!("RollingUpdate")) {
-                        set_default(strategy, "rollingUpdate", json!({}));
-                        if let Some(ru) = strategy.get_mut("rollingUpdate").and_then(Value::as_object_mut) {
-                            set_default(ru, "maxSurge", json!("25%"));
-                            set_default(ru, "maxUnavailable", json!("25%"));
-                        }
-                    }
-                }
-                default_template(spec);
-            }
-        }
-        ("apps", "ReplicaSet") | ("apps", "StatefulSet") | ("apps", "DaemonSet") | ("batch", "Job") => {
-            if let Some(spec) = obj_mut(obj, "spec") {
-                if kind != "DaemonSet" && kind != "Job" {
-                    set_default(spec, "replicas", json!(1));
-                }
-                default_template(spec);
-            }
-        }
-        ("", "Service") => {
-            if let Some(spec) = obj_mut(obj, "spec") {
-                set_default(spec, "type", json!("ClusterIP"));
-                set_default(spec, "sessionAffinity", json!("None"));
-                if let Some(ports) = spec.get_mut("ports").and_then(Value::as_array_mut) {
-                    for p in ports.iter_mut().filter_map(Value::as_object_mut) {
-                        set_default(p, "protocol", json!("TCP"));
-                        if let Some(port) = p.get("port").cloned() {
-                            set_default(p, "targetPort", port);
-                        }
-                    }
-                }
-            }
-        }
-        ("", "Secret") => {
-            if let Some(m) = obj.as_object_mut() {
-                set_default(m, "type", json!("Opaque"));
-            }
-        }
-        ("", "Namespace") => {
-            if let Some(m) = obj.as_object_mut() {
-                set_default(m, "spec", json!({}));
-            }
-            if let Some(spec) = obj_mut(obj, "spec") {
-                set_default(spec, "finalizers", json!(["kubernetes"]));
-            }
-        }
-        _ => {}
-    }
+    defaults::apply(group, kind, obj);
 }
 
-fn default_template(spec: &mut Map<String, Value>) {
-    if let Some(pod) = spec.get_mut("template").and_then(|t| t.get_mut("spec")).and_then(Value::as_object_mut) {
-        default_pod_spec(pod);
-    }
-}
-
-fn default_pod_spec(spec: &mut Map<String, Value>) {
-    set_default(spec, "restartPolicy", json!("Always"));
-    set_default(spec, "dnsPolicy", json!("ClusterFirst"));
-    set_default(spec, "terminationGracePeriodSeconds", json!(30));
-    set_default(spec, "schedulerName", json!("default-scheduler"));
-    set_default(spec, "securityContext", json!({}));
-    for key in ["containers", "initContainers"] {
-        if let Some(cs) = spec.get_mut(key).and_then(Value::as_array_mut) {
-            for c in cs.iter_mut().filter_map(Value::as_object_mut) {
-                let image = c.get("image").and_then(Value::as_str).unwrap_or("").to_string();
-                let last = image.rsplit('/').next().unwrap_or("");
-                let tag = if image.contains('@') { Some("digest") } else { last.split_once(':').map(|(_, t)| t) };
-                let policy = if tag.is_none() || tag == Some("latest") { "Always" } else { "IfNotPresent" };
-                set_default(c, "imagePullPolicy", json!(policy));
-                set_default(c, "terminationMessagePath", json!("/dev/termination-log"));
-                set_default(c, "terminationMessagePolicy", json!("File"));
-                set_default(c, "resources", json!({}));
-                if let Some(ports) = c.get_mut("ports").and_then(Value::as_array_mut) {
-                    for p in ports.iter_mut().filter_map(Value::as_object_mut) {
-                        set_default(p, "protocol", json!("TCP"));
-                    }
-                }
-            }
-        }
-    }
-}
-
-fn name_rule(group: &str, kind: &str) -> fn(&str) -> Vec<String> {
-    match (group, kind) {
-        ("", "Namespace") => names::dns1123_label,
-        ("", "Service") => names::dns1035_label,
-        _ => names::dns1123_subdomain,
-    }
-}
-
-/// Validate `obj` (and, on update, against `old`).
+/// Validates an object about to be created (`old` is `None`) or to replace
+/// `old`. Both should have been defaulted. Unknown kinds get the metadata
+/// checks only (name as a DNS-1123 subdomain).
 pub fn validate(group: &str, kind: &str, obj: &Value, old: Option<&Value>) -> Vec<FieldError> {
     let mut errs = Vec::new();
-    let meta = obj.get("metadata").cloned().unwrap_or(json!({}));
-    let name = meta.get("name").and_then(Value::as_str).unwrap_or("");
-    if name.is_empty() {
-        errs.push(FieldError::required("metadata.name", "name or generateName is required"));
-    } else {
-        for msg in names::path_segment_name(name).into_iter().chain(name_rule(group, kind)(name)) {
-            errs.push(FieldError::invalid("metadata.name", json!(name), msg));
-        }
-    }
-    for (field, check_values) in [("labels", true), ("annotations", false)] {
-        if let Some(map) = meta.get(field).and_then(Value::as_object) {
-            for (k, v) in map {
-                for msg in names::qualified_name(k) {
-                    errs.push(FieldError::invalid(format!("metadata.{field}"), json!(k), msg));
-                }
-                if check_values {
-                    for msg in names::label_value(v.as_str().unwrap_or("")) {
-                        errs.push(FieldError::invalid(format!("metadata.{field}"), v.clone(), msg));
-                    }
-                }
-            }
-        }
-    }
-    if let Some(old) = old {
-        for k in ["name", "namespace", "uid"] {
-            if old.pointer(&format!("/metadata/{k}")) != obj.pointer(&format!("/metadata/{k}")) {
-                errs.push(FieldError::invalid(format!("metadata.{k}"), obj.pointer(&format!("/metadata/{k}")).cloned().unwrap_or(Value::Null), "field is immutable"));
-            }
-        }
-    }
-    if group == "apps" && matches!(kind, "Deployment" | "ReplicaSet" | "DaemonSet" | "StatefulSet") {
-        validate_workload(obj, old, &mut errs);
+    type Validator = fn(&Value, Option<&Value>, &mut util::Errs);
+    let validator: Validator = match (group, kind) {
+        ("", "Pod") => core::pod,
+        ("", "PodTemplate") => core::pod_template,
+        ("", "Service") => service::service,
+        ("", "ConfigMap") => core::config_map,
+        ("", "Secret") => core::secret,
+        ("", "Namespace") => core::namespace,
+        ("", "Node") => core::node,
+        ("", "PersistentVolume") => persistent_volume::volume,
+        ("", "PersistentVolumeClaim") => persistent_volume::claim,
+        ("apps", "Deployment") => apps::deployment,
+        ("apps", "ReplicaSet") => apps::replica_set,
+        ("apps", "DaemonSet") => apps::daemon_set,
+        ("apps", "StatefulSet") => apps::stateful_set,
+        ("batch", "Job") => batch::job,
+        ("batch", "CronJob") => batch::cron_job,
+        ("rbac.authorization.k8s.io", "Role") => rbac::role,
+        ("rbac.authorization.k8s.io", "ClusterRole") => rbac::cluster_role,
+        ("rbac.authorization.k8s.io", "RoleBinding") => rbac::role_binding,
+        ("rbac.authorization.k8s.io", "ClusterRoleBinding") => rbac::cluster_role_binding,
+        ("coordination.k8s.io", "Lease") => other::lease,
+        ("networking.k8s.io", "Ingress") => other::ingress,
+        ("networking.k8s.io", "IngressClass") => other::ingress_class,
+        ("policy", "PodDisruptionBudget") => other::pod_disruption_budget,
+        ("scheduling.k8s.io", "PriorityClass") => other::priority_class,
+        ("storage.k8s.io", "StorageClass") => other::storage_class,
+        _ => |obj: &Value, old: Option<&Value>, errs: &mut util::Errs| meta::object(obj, old, meta::SUBDOMAIN, errs),
+    };
+    validator(obj, old, &mut errs);
+    // Upstream's generic create path checks the name is a usable URL path
+    // segment once the kind's own validation has passed.
+    if old.is_none() && errs.is_empty() {
+        meta::path_segment(obj, &mut errs);
     }
     errs
 }
 
-fn validate_workload(obj: &Value, old: Option<&Value>, errs: &mut Vec<FieldError>) {
-    let selector = obj.pointer("/spec/selector");
-    match selector {
-        None | Some(Value::Null) => errs.push(FieldError::required("spec.selector", "")),
-        Some(sel) => match crate::selector::LabelSelector::from_json(sel) {
-            Err(e) => errs.push(FieldError::invalid("spec.selector", sel.clone(), e.to_string())),
-            Ok(s) if s.is_empty() => errs.push(FieldError::invalid("spec.selector", sel.clone(), "empty selector is invalid for deployment")),
-            Ok(s) => {
-                let labels = obj.pointer("/spec/template/metadata/labels").and_then(Value::as_object);
-                if !s.matches(labels) {
-                    let shown = labels.map(|l| {
-                        let items: Vec<String> = l.iter().map(|(k, v)| format!("{k:?}:{}", v)).collect();
-                        format!("map[string]string{{{}}}", items.join(", "))
-                    });
-                    errs.push(FieldError::new(
-                        crate::field_error::ErrorType::Invalid,
-                        "spec.template.metadata.labels",
-                        Some(json!(shown.unwrap_or_else(|| "map[string]string(nil)".into()))),
-                        "`selector` does not match template `labels`",
-                    ));
-                }
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::field_error::aggregate;
+    use serde_json::json;
+
+    #[test]
+    fn unknown_kinds_get_metadata_checks() {
+        let obj = json!({"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {}});
+        assert_eq!(
+            aggregate(&validate("example.com", "Widget", &obj, None)),
+            "metadata.name: Required value: name or generateName is required"
+        );
+        let obj = json!({"metadata": {"name": "ok", "labels": {"a": "b"}}});
+        assert!(validate("example.com", "Widget", &obj, None).is_empty());
+    }
+
+    #[test]
+    fn rbac_names_are_path_segments_only() {
+        let role = json!({"metadata": {"name": "a/b"}, "rules": []});
+        assert_eq!(aggregate(&validate("rbac.authorization.k8s.io", "Role", &role, None)), "metadata.name: Invalid value: \"a/b\": may not contain '/'");
+    }
+
+    #[test]
+    fn service_names_are_dns1035_labels() {
+        let mut svc = json!({"metadata": {"name": "1web"}, "spec": {"ports": [{"port": 80}]}});
+        default("", "Service", &mut svc);
+        let out = aggregate(&validate("", "Service", &svc, None));
+        assert!(out.starts_with("metadata.name: Invalid value: \"1web\": a DNS-1035 label must consist of lower case alphanumeric characters"), "{out}");
+    }
+
+    #[test]
+    fn malformed_objects_do_not_panic() {
+        let weird = [json!(null), json!("x"), json!([1]), json!({"metadata": 3, "spec": "no"}), json!({"spec": {"template": 5, "containers": {"a": 1}}})];
+        let kinds = [
+            ("", "Pod"), ("", "Service"), ("", "ConfigMap"), ("", "Secret"), ("", "Namespace"), ("", "Node"),
+            ("", "PersistentVolume"), ("", "PersistentVolumeClaim"), ("", "PodTemplate"), ("apps", "Deployment"),
+            ("apps", "ReplicaSet"), ("apps", "DaemonSet"), ("apps", "StatefulSet"), ("batch", "Job"), ("batch", "CronJob"),
+            ("rbac.authorization.k8s.io", "RoleBinding"), ("networking.k8s.io", "Ingress"), ("policy", "PodDisruptionBudget"),
+            ("scheduling.k8s.io", "PriorityClass"), ("storage.k8s.io", "StorageClass"), ("coordination.k8s.io", "Lease"),
+        ];
+        for (group, kind) in kinds {
+            for w in &weird {
+                let mut obj = w.clone();
+                default(group, kind, &mut obj);
+                let _ = validate(group, kind, &obj, None);
+                let _ = validate(group, kind, &obj, Some(w));
             }
-        },
-    }
-    if let Some(old) = old {
-        if old.pointer("/spec/selector") != selector {
-            errs.push(FieldError::invalid("spec.selector", selector.cloned().unwrap_or(Value::Null), "field is immutable"));
-        }
-    }
-    if let Some(r) = obj.pointer("/spec/replicas").and_then(Value::as_i64) {
-        if r < 0 {
-            errs.push(FieldError::invalid("spec.replicas", json!(r), "must be greater than or equal to 0"));
-        }
-    }
-    let containers = obj.pointer("/spec/template/spec/containers").and_then(Value::as_array);
-    if containers.map(|c| c.is_empty()).unwrap_or(true) {
-        errs.push(FieldError::required("spec.template.spec.containers", ""));
-    }
-    for (i, c) in containers.into_iter().flatten().enumerate() {
-        if c.get("image").and_then(Value::as_str).map(str::is_empty).unwrap_or(true) {
-            errs.push(FieldError::required(format!("spec.template.spec.containers[{i}].image"), ""));
-        }
-        let cname = c.get("name").and_then(Value::as_str).unwrap_or("");
-        if cname.is_empty() {
-            errs.push(FieldError::required(format!("spec.template.spec.containers[{i}].name"), ""));
         }
     }
 }

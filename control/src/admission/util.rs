@@ -197,23 +197,6 @@ pub(crate) fn one_of(value: Option<&str>, supported: &[&str], path: &Path, errs:
     }
 }
 
-/// The `%` form of an IntOrString: `Some((n, true))` for `"25%"`.
-pub(crate) fn int_or_percent(v: Option<&Value>) -> Option<(i64, bool)> {
-    match v? {
-        Value::String(s) => s.strip_suffix('%').and_then(|n| n.parse().ok()).map(|n| (n, true)),
-        other => as_int(other).map(|n| (n, false)),
-    }
-}
-
-/// How Go prints an IntOrString with `%v`: `25%`, `1`.
-pub(crate) fn int_or_string_raw(v: Option<&Value>) -> String {
-    match v {
-        Some(Value::String(s)) => s.clone(),
-        Some(other) => as_int(other).map(|n| n.to_string()).unwrap_or_else(|| other.to_string()),
-        None => "0".to_string(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

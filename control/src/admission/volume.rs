@@ -10,7 +10,7 @@ use std::collections::HashSet;
 
 /// Volume source fields, in the order upstream checks them (the second one
 /// found is the one reported as "more than 1 volume type").
-const SOURCES: &[&str] = &[
+pub(crate) const SOURCES: &[&str] = &[
     "emptyDir",
     "hostPath",
     "gitRepo",
@@ -93,10 +93,8 @@ fn source(vol: &Value, path: &Path, errs: &mut Errs) {
                 }
                 mode_and_items(src, &p, errs);
             }
-            "persistentVolumeClaim" => {
-                if string(src, "claimName").is_empty() {
-                    errs.push(FieldError::required(p.child("claimName"), ""));
-                }
+            "persistentVolumeClaim" if string(src, "claimName").is_empty() => {
+                errs.push(FieldError::required(p.child("claimName"), ""));
             }
             "emptyDir" => {
                 if let Some(limit) = get(src, "sizeLimit") {
