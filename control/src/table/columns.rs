@@ -266,3 +266,29 @@ mod tests {
         assert!(selector_string(Some(&bad)).is_err());
     }
 }
+
+/// Shared fixtures for the printers' tests.
+#[cfg(test)]
+pub(super) mod test_support {
+    use super::Printer;
+    use jiff::Timestamp;
+    use serde_json::Value;
+
+    /// The fixed "now" every printer test measures ages against.
+    pub fn now() -> Timestamp {
+        "2024-05-01T12:00:00Z".parse().unwrap_or(Timestamp::UNIX_EPOCH)
+    }
+
+    /// The row cells `printer` makes for `obj`, checking there is one per
+    /// column; no printer gives no cells. `label` names the case on failure.
+    pub fn cells(printer: Option<Printer>, obj: &Value, label: &str) -> Vec<Value> {
+        match printer {
+            Some(p) => {
+                let r = (p.row)(obj, now());
+                assert_eq!(r.cells.len(), p.columns.len(), "{label}");
+                r.cells
+            }
+            None => Vec::new(),
+        }
+    }
+}

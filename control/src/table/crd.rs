@@ -169,12 +169,8 @@ fn go_float(f: f64) -> String {
 mod tests {
     use super::super::{table, IncludeObject};
     use super::*;
+    use crate::table::columns::test_support::now;
 
-    fn now() -> Timestamp {
-        "2024-05-01T12:00:00Z"
-            .parse()
-            .unwrap_or(Timestamp::UNIX_EPOCH)
-    }
 
     fn column(name: &str, type_: &str, path: &str) -> PrinterColumn {
         PrinterColumn {

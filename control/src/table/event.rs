@@ -133,14 +133,9 @@ fn event(ev: &Value, now: Timestamp) -> Row {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use jiff::Timestamp;
+    use crate::table::columns::test_support::now;
     use serde_json::json;
 
-    fn now() -> Timestamp {
-        "2024-05-01T12:00:00Z"
-            .parse()
-            .unwrap_or(Timestamp::UNIX_EPOCH)
-    }
 
     fn cells(p: Printer, obj: Value) -> Vec<Value> {
         let r = (p.row)(&obj, now());

@@ -179,12 +179,8 @@ fn row_json(row: Row, item: &Value, include: IncludeObject) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::table::columns::test_support::now;
 
-    fn now() -> Timestamp {
-        "2024-05-01T12:00:00Z"
-            .parse()
-            .unwrap_or(Timestamp::UNIX_EPOCH)
-    }
 
     fn names(t: &Value) -> Vec<String> {
         t["columnDefinitions"]

@@ -255,22 +255,11 @@ fn endpoint_slice(es: &Value, now: Timestamp) -> Row {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::table::columns::test_support;
 
-    fn now() -> Timestamp {
-        "2024-05-01T12:00:00Z"
-            .parse()
-            .unwrap_or(Timestamp::UNIX_EPOCH)
-    }
 
     fn cells(p: Option<Printer>, obj: Value) -> Vec<Value> {
-        match p {
-            Some(p) => {
-                let r = (p.row)(&obj, now());
-                assert_eq!(r.cells.len(), p.columns.len());
-                r.cells
-            }
-            None => Vec::new(),
-        }
+        test_support::cells(p, &obj, "")
     }
 
     #[test]

@@ -700,22 +700,11 @@ fn api_service(a: &Value, now: Timestamp) -> Row {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::table::columns::test_support;
 
-    fn now() -> Timestamp {
-        "2024-05-01T12:00:00Z"
-            .parse()
-            .unwrap_or(Timestamp::UNIX_EPOCH)
-    }
 
     fn cells(group: &str, kind: &str, obj: Value) -> Vec<Value> {
-        match lookup(group, kind) {
-            Some(p) => {
-                let r = (p.row)(&obj, now());
-                assert_eq!(r.cells.len(), p.columns.len(), "{kind}");
-                r.cells
-            }
-            None => Vec::new(),
-        }
+        test_support::cells(lookup(group, kind), &obj, kind)
     }
 
     #[test]

@@ -257,12 +257,8 @@ fn summarize(pod: &Value) -> Summary {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::table::columns::test_support::now;
 
-    fn now() -> Timestamp {
-        "2024-05-01T12:00:00Z"
-            .parse()
-            .unwrap_or(Timestamp::UNIX_EPOCH)
-    }
 
     fn cells(pod: Value) -> Vec<Value> {
         row(&pod, now()).cells
