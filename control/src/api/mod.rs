@@ -123,8 +123,7 @@ impl ApiServer {
         for name in ["default", "kube-system", "kube-public", "kube-node-lease"] {
             if self.store.get(&ns.key(None, name)).await?.is_none() {
                 let obj = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}});
-                let system = User { name: "system:apiserver".into(), groups: vec!["system:masters".into()], uid: None };
-                match write::create(self, &ns, None, obj, &system, &Query::default()).await {
+                match write::create(self, &ns, None, obj, &Query::default()).await {
                     Ok(_) => {}
                     Err(e) if e.code == 409 => {}
                     Err(e) => return Err(e),
@@ -243,7 +242,7 @@ impl ApiServer {
             }
             (&Method::POST, None) => {
                 let obj = codec::decode(call.content_type.as_deref(), &call.body)?;
-                let out = write::create(self, &res, ns, obj, &call.user, &call.query).await?;
+                let out = write::create(self, &res, ns, obj, &call.query).await?;
                 Ok(json_response(201, &out, &wanted))
             }
             (&Method::POST, Some(name)) => {

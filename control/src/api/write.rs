@@ -201,7 +201,7 @@ fn initial_status(res: &Resource, obj: &mut Value) {
     }
 }
 
-pub async fn create(server: &ApiServer, res: &Resource, ns: Option<&str>, mut obj: Value, user: &User, query: &Query) -> Result<Value, ApiError> {
+pub async fn create(server: &ApiServer, res: &Resource, ns: Option<&str>, mut obj: Value, query: &Query) -> Result<Value, ApiError> {
     check_type(res, &mut obj)?;
     check_namespace_match(res, &mut obj, ns)?;
     check_fields(server, res, &obj, query)?;
@@ -217,6 +217,17 @@ pub async fn create(server: &ApiServer, res: &Resource, ns: Option<&str>, mut ob
                 m.insert("name".into(), json!(name));
             }
         }
+    }
+    let mgr = manager(query, None, "unknown");
+    admit_new(server, res, ns, obj, Some(&mgr), query.dry_run()?).await
+}
+
+/// The part of every create after the request checks: server-owned
+/// metadata, initial status, defaulting, validation, managed fields (unless
+/// server-side apply already set them: `manager` None), then the store.
+async fn admit_new(server: &ApiServer, res: &Resource, ns: Option<&str>, mut obj: Value, manager: Option<&str>, dry_run: bool) -> Result<Value, ApiError> {
+    {
+        let m = meta_mut(&mut obj);
         m.insert("uid".into(), json!(uuid::Uuid::new_v4().to_string()));
         m.insert("creationTimestamp".into(), json!(object::now()));
         m.remove("deletionTimestamp");
@@ -233,15 +244,15 @@ pub async fn create(server: &ApiServer, res: &Resource, ns: Option<&str>, mut ob
     crate::admission::default(&res.group, &res.kind, &mut obj);
     validate(res, &obj, None)?;
     check_namespace(server, res, ns).await?;
-    if let Some(m) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
-        if m.get("managedFields").and_then(Value::as_array).map(|a| a.is_empty()).unwrap_or(false) {
-            m.remove("managedFields");
+    if let Some(mgr) = manager {
+        if let Some(m) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
+            if m.get("managedFields").and_then(Value::as_array).map(|a| a.is_empty()).unwrap_or(false) {
+                m.remove("managedFields");
+            }
         }
+        track(server, res, None, &mut obj, mgr, None)?;
     }
-    let mgr = manager(query, None, "unknown");
-    track(server, res, None, &mut obj, &mgr, None)?;
-    let _ = user;
-    store_create(server, res, ns, obj, query.dry_run()?).await
+    store_create(server, res, ns, obj, dry_run).await
 }
 
 async fn store_create(server: &ApiServer, res: &Resource, ns: Option<&str>, obj: Value, dry_run: bool) -> Result<Value, ApiError> {
@@ -344,10 +355,10 @@ pub async fn update(server: &ApiServer, res: &Resource, ns: Option<&str>, name: 
             Ok(c) => c,
             Err(e) if e.code == 404 => {
                 if let Change::Apply(f) = change {
-                    let obj = f(None)?;
-                    let mut obj = obj;
+                    let mut obj = f(None)?;
                     check_namespace_match(res, &mut obj, ns)?;
-                    let created = create_applied(server, res, ns, obj, query, dry_run).await?;
+                    check_type(res, &mut obj)?;
+                    let created = admit_new(server, res, ns, obj, None, dry_run).await?;
                     return Ok((201, created));
                 }
                 return Err(e);
@@ -444,26 +455,6 @@ fn namespace_finalizers_left(res: &Resource, obj: &Value) -> bool {
     res.group.is_empty()
         && res.kind == "Namespace"
         && obj.pointer("/spec/finalizers").and_then(Value::as_array).map(|a| !a.is_empty()).unwrap_or(false)
-}
-
-async fn create_applied(server: &ApiServer, res: &Resource, ns: Option<&str>, mut obj: Value, query: &Query, dry_run: bool) -> Result<Value, ApiError> {
-    check_type(res, &mut obj)?;
-    {
-        let m = meta_mut(&mut obj);
-        m.insert("uid".into(), json!(uuid::Uuid::new_v4().to_string()));
-        m.insert("creationTimestamp".into(), json!(object::now()));
-        m.remove("resourceVersion");
-        if tracks_generation(res) {
-            m.insert("generation".into(), json!(1));
-        }
-    }
-    let _ = query;
-    initial_status(res, &mut obj);
-    normalize(server, res, &mut obj);
-    crate::admission::default(&res.group, &res.kind, &mut obj);
-    validate(res, &obj, None)?;
-    check_namespace(server, res, ns).await?;
-    store_create(server, res, ns, obj, dry_run).await
 }
 
 #[allow(clippy::too_many_arguments)]
