@@ -12,7 +12,6 @@ pub struct Listed {
     pub items: Vec<Value>,
     pub revision: i64,
     pub continue_token: Option<String>,
-    pub remaining: Option<i64>,
 }
 
 /// Parsed selectors of a list or watch.
@@ -144,6 +143,5 @@ pub async fn list(server: &ApiServer, res: &Resource, ns: Option<&str>, query: &
         }
         start = last_key;
     }
-    let remaining = None;
-    Ok(Listed { items, revision, continue_token, remaining })
+    Ok(Listed { items, revision, continue_token })
 }

@@ -221,11 +221,11 @@ impl ApiServer {
             return Ok(json_response(201, &out, &wanted));
         }
         match (&call.method, req.name.as_deref()) {
-            (&Method::GET, None) if watch => watch::watch(self, &res, ns, &call.query, &wanted).await,
+            (&Method::GET, None) if watch => watch::watch(self, &res, ns, &call.query).await,
             (&Method::GET, Some(name)) if watch => {
                 let mut q = call.query.clone();
                 q.0.insert("fieldSelector".into(), format!("metadata.name={name}"));
-                watch::watch(self, &res, ns, &q, &wanted).await
+                watch::watch(self, &res, ns, &q).await
             }
             (&Method::GET, None) => {
                 let list = list::list(self, &res, ns, &call.query).await?;
@@ -247,12 +247,12 @@ impl ApiServer {
             }
             (&Method::POST, Some(name)) => {
                 let obj = codec::decode(call.content_type.as_deref(), &call.body)?;
-                let (code, out) = write::create_subresource(self, &res, ns, name, sub, obj, &call.user, &call.query).await?;
+                let (code, out) = write::create_subresource(self, &res, ns, name, sub, obj, &call.query).await?;
                 Ok(json_response(code, &out, &wanted))
             }
             (&Method::PUT, Some(name)) => {
                 let obj = codec::decode(call.content_type.as_deref(), &call.body)?;
-                let (code, out) = write::replace(self, &res, ns, name, sub, obj, &call.user, &call.query).await?;
+                let (code, out) = write::replace(self, &res, ns, name, sub, obj, &call.query).await?;
                 Ok(json_response(code, &out, &wanted))
             }
             (&Method::PATCH, Some(name)) => {
@@ -264,12 +264,12 @@ impl ApiServer {
             }
             (&Method::DELETE, Some(name)) => {
                 let opts = if call.body.is_empty() { json!({}) } else { codec::decode(call.content_type.as_deref(), &call.body)? };
-                let (code, out) = write::delete(self, &res, ns, name, opts, &call.user, &call.query).await?;
+                let (code, out) = write::delete(self, &res, ns, name, opts, &call.query).await?;
                 Ok(json_response(code, &out, &wanted))
             }
             (&Method::DELETE, None) => {
                 let opts = if call.body.is_empty() { json!({}) } else { codec::decode(call.content_type.as_deref(), &call.body)? };
-                let out = write::delete_collection(self, &res, ns, opts, &call.user, &call.query).await?;
+                let out = write::delete_collection(self, &res, ns, opts, &call.query).await?;
                 Ok(json_response(200, &out, &wanted))
             }
             _ => Err(ApiError::method_not_allowed(format!(
@@ -321,9 +321,6 @@ fn present_list(res: &Resource, list: list::Listed, wanted: &Wanted, query: &Que
     let mut metadata = json!({"resourceVersion": list.revision.to_string()});
     if let Some(c) = &list.continue_token {
         metadata["continue"] = json!(c);
-    }
-    if let Some(n) = list.remaining {
-        metadata["remainingItemCount"] = json!(n);
     }
     match wanted {
         Wanted::Table => {

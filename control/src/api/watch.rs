@@ -1,7 +1,6 @@
 //! WATCH: a stream of `{"type": ..., "object": ...}` lines, resumable from a
 //! resourceVersion, with bookmarks and 410 Gone for compacted history.
 
-use super::codec::Wanted;
 use super::list::{decode_stored, Filter};
 use super::request::Query;
 use super::status::ApiError;
@@ -34,7 +33,7 @@ fn bookmark(res: &Resource, rev: i64, initial_end: bool) -> Bytes {
     line("BOOKMARK", &json!({"kind": res.kind, "apiVersion": res.api_version(), "metadata": meta}))
 }
 
-pub async fn watch(server: &Arc<ApiServer>, res: &Arc<Resource>, ns: Option<&str>, query: &Query, _wanted: &Wanted) -> Result<Response<Body>, ApiError> {
+pub async fn watch(server: &Arc<ApiServer>, res: &Arc<Resource>, ns: Option<&str>, query: &Query) -> Result<Response<Body>, ApiError> {
     let filter = Filter::parse(res, query)?;
     let bookmarks = query.flag("allowWatchBookmarks");
     let send_initial = query.flag("sendInitialEvents");

@@ -9,7 +9,7 @@ use super::list::decode_stored;
 use super::object::{self, meta_mut};
 use super::request::Query;
 use super::status::{success_status, ApiError};
-use super::{ApiServer, Call, User};
+use super::{ApiServer, Call};
 use crate::registry::{CustomInfo, Resource, ScalePaths};
 use crate::store::{StoreError, Write};
 use serde_json::{json, Value};
@@ -86,12 +86,11 @@ fn check_fields(server: &ApiServer, res: &Resource, obj: &Value, query: &Query) 
 /// Custom resources: drop fields their schema does not have and apply its
 /// defaults. (Built-in objects with unknown fields are refused under Strict
 /// validation; under Warn/Ignore they are kept as sent.)
-fn normalize(server: &ApiServer, res: &Resource, obj: &mut Value) {
+fn normalize(res: &Resource, obj: &mut Value) {
     if let Some(custom) = &res.custom {
         crate::schema::prune::prune(obj, &custom.schema);
         crate::schema::defaults::apply_defaults(obj, &custom.schema);
     }
-    let _ = server;
 }
 
 fn validate(res: &Resource, obj: &Value, old: Option<&Value>) -> Result<(), ApiError> {
@@ -240,7 +239,7 @@ async fn admit_new(server: &ApiServer, res: &Resource, ns: Option<&str>, mut obj
         }
     }
     initial_status(res, &mut obj);
-    normalize(server, res, &mut obj);
+    normalize(res, &mut obj);
     crate::admission::default(&res.group, &res.kind, &mut obj);
     validate(res, &obj, None)?;
     check_namespace(server, res, ns).await?;
@@ -337,13 +336,16 @@ fn prepare_update(res: &Resource, sub: Option<&str>, old: &Value, mut new: Value
     new
 }
 
+type PatchFn = Box<dyn Fn(&Value) -> Result<Value, ApiError> + Send + Sync>;
+type ApplyFn = Box<dyn Fn(Option<&Value>) -> Result<Value, ApiError> + Send + Sync>;
+
 pub enum Change {
     /// Replace with this object (client rv is checked).
     Replace(Value),
     /// Derive the new object from the current one.
-    Patch(Box<dyn Fn(&Value) -> Result<Value, ApiError> + Send + Sync>),
+    Patch(PatchFn),
     /// Server-side apply: the result carries its own managed fields.
-    Apply(Box<dyn Fn(Option<&Value>) -> Result<Value, ApiError> + Send + Sync>),
+    Apply(ApplyFn),
 }
 
 /// The shared update path of PUT and PATCH (and apply on an existing object).
@@ -394,7 +396,7 @@ pub async fn update(server: &ApiServer, res: &Resource, ns: Option<&str>, name: 
             check_fields(server, res, &new, query)?;
         }
         let mut new = prepare_update(res, sub, &current, new);
-        normalize(server, res, &mut new);
+        normalize(res, &mut new);
         crate::admission::default(&res.group, &res.kind, &mut new);
         validate(res, &new, Some(&current))?;
         if !matches!(change, Change::Apply(_)) {
@@ -458,8 +460,7 @@ fn namespace_finalizers_left(res: &Resource, obj: &Value) -> bool {
 }
 
 #[allow(clippy::too_many_arguments)]
-pub async fn replace(server: &ApiServer, res: &Resource, ns: Option<&str>, name: &str, sub: Option<&str>, mut obj: Value, user: &User, query: &Query) -> Result<(u16, Value), ApiError> {
-    let _ = user;
+pub async fn replace(server: &ApiServer, res: &Resource, ns: Option<&str>, name: &str, sub: Option<&str>, mut obj: Value, query: &Query) -> Result<(u16, Value), ApiError> {
     let mgr = manager(query, None, "unknown");
     if sub == Some("scale") {
         return scale_update(server, res, ns, name, &mgr, query, move |_| Ok(obj.clone())).await;
@@ -518,9 +519,9 @@ pub async fn patch(server: &ApiServer, res: &Resource, ns: Option<&str>, name: &
     let mgr = manager(query, call.user_agent.as_deref(), "unknown");
     let kind = ct.clone();
     if kind == "application/strategic-merge-patch+json" && res.custom.is_some() {
-        return Err(ApiError::unsupported_media_type(format!(
-            "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml"
-        )));
+        return Err(ApiError::unsupported_media_type(
+            "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml",
+        ));
     }
     let apply_patch = move |current: &Value| -> Result<Value, ApiError> {
         let bad = |e: crate::patch::PatchError| ApiError::new(422, "Invalid", e.to_string());
@@ -630,7 +631,7 @@ async fn scale_update(
 
 /// POST to a subresource of a named object (binding, eviction, ...).
 #[allow(clippy::too_many_arguments)]
-pub async fn create_subresource(server: &ApiServer, res: &Resource, ns: Option<&str>, name: &str, sub: Option<&str>, body: Value, user: &User, query: &Query) -> Result<(u16, Value), ApiError> {
+pub async fn create_subresource(server: &ApiServer, res: &Resource, ns: Option<&str>, name: &str, sub: Option<&str>, body: Value, query: &Query) -> Result<(u16, Value), ApiError> {
     match (res.kind.as_str(), sub) {
         ("Pod", Some("binding")) => {
             let node = body.pointer("/target/name").and_then(Value::as_str).unwrap_or("").to_string();
@@ -655,7 +656,7 @@ pub async fn create_subresource(server: &ApiServer, res: &Resource, ns: Option<&
         }
         ("Pod", Some("eviction")) => {
             let opts = body.get("deleteOptions").cloned().unwrap_or(json!({}));
-            delete(server, res, ns, name, opts, user, query).await?;
+            delete(server, res, ns, name, opts, query).await?;
             Ok((201, json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201})))
         }
         _ => Err(ApiError::method_not_allowed(format!(
@@ -666,8 +667,7 @@ pub async fn create_subresource(server: &ApiServer, res: &Resource, ns: Option<&
     }
 }
 
-pub async fn delete(server: &ApiServer, res: &Resource, ns: Option<&str>, name: &str, opts: Value, user: &User, query: &Query) -> Result<(u16, Value), ApiError> {
-    let _ = user;
+pub async fn delete(server: &ApiServer, res: &Resource, ns: Option<&str>, name: &str, opts: Value, query: &Query) -> Result<(u16, Value), ApiError> {
     let dry_run = query.dry_run()? || opts.get("dryRun").and_then(Value::as_array).map(|a| a.iter().any(|v| v == "All")).unwrap_or(false);
     let grace = query.int("gracePeriodSeconds")?.or_else(|| opts.get("gracePeriodSeconds").and_then(Value::as_i64));
     let policy = query
@@ -770,13 +770,13 @@ pub async fn delete(server: &ApiServer, res: &Resource, ns: Option<&str>, name: 
     Err(ApiError::conflict(&res.plural, &res.group, name, "too many concurrent writers; try again"))
 }
 
-pub async fn delete_collection(server: &ApiServer, res: &Resource, ns: Option<&str>, opts: Value, user: &User, query: &Query) -> Result<Value, ApiError> {
+pub async fn delete_collection(server: &ApiServer, res: &Resource, ns: Option<&str>, opts: Value, query: &Query) -> Result<Value, ApiError> {
     let listed = super::list::list(server, res, ns, query).await?;
     let mut deleted = Vec::new();
     for obj in listed.items {
         let name = object::name(&obj).unwrap_or("").to_string();
         let obj_ns = object::namespace(&obj).map(str::to_string);
-        match delete(server, res, obj_ns.as_deref(), &name, opts.clone(), user, query).await {
+        match delete(server, res, obj_ns.as_deref(), &name, opts.clone(), query).await {
             Ok(_) => deleted.push(obj),
             Err(e) if e.code == 404 => {}
             Err(e) => return Err(e),

@@ -436,9 +436,9 @@ fn writer_loop(mut conn: Connection, shared: Arc<Shared>, rx: std_mpsc::Receiver
 }
 
 fn commit_batch(conn: &mut Connection, shared: &Shared, batch: Vec<WriteReq>) {
-    let start_rev = shared.revision.load(Ordering::SeqCst);
-    let mut rev = start_rev;
-    let mut results: Vec<(oneshot::Sender<Result<KeyValue, StoreError>>, Result<Applied, StoreError>)> = Vec::new();
+    let mut rev = shared.revision.load(Ordering::SeqCst);
+    type Reply = oneshot::Sender<Result<KeyValue, StoreError>>;
+    let mut results: Vec<(Reply, Result<Applied, StoreError>)> = Vec::new();
     let outcome = (|| -> rusqlite::Result<()> {
         let mut tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         for req in batch {
