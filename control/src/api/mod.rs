@@ -151,9 +151,7 @@ impl ApiServer {
         let accept = call.accept.as_deref().unwrap_or("");
         let table = self.registry.table();
         let get_only = |resp: Value| -> Result<Response<Body>, ApiError> {
-            if call.method != Method::GET && call.method != Method::HEAD {
-                return Err(ApiError::method_not_allowed(format!("the server does not allow this method on the requested resource ({path})")));
-            }
+            read_only(&call.method, path)?;
             Ok(json_response(200, &resp, &Wanted::Json))
         };
         match request::route(path) {
@@ -183,10 +181,10 @@ impl ApiServer {
             Route::OpenApiV2 if accept.contains("protobuf") && !accept.contains("json") => {
                 Err(ApiError::new(406, "NotAcceptable", "only application/json is served for /openapi/v2"))
             }
-            Route::OpenApiV2 => get_only(self.openapi().v2().clone()),
+            Route::OpenApiV2 => raw_json(&call.method, path, self.openapi().v2_json().clone()),
             Route::OpenApiV3Index => get_only(self.openapi().v3_index()),
-            Route::OpenApiV3(gv) => match self.openapi().v3_group_version(&gv) {
-                Some(doc) => get_only(doc.clone()),
+            Route::OpenApiV3(gv) => match self.openapi().v3_group_version_json(&gv) {
+                Some(doc) => raw_json(&call.method, path, doc.clone()),
                 None => Err(not_found_path(path)),
             },
             Route::Resource(req) => {
@@ -226,6 +224,12 @@ impl ApiServer {
                 let mut q = call.query.clone();
                 q.0.insert("fieldSelector".into(), format!("metadata.name={name}"));
                 watch::watch(self, &res, ns, &q).await
+            }
+            (&Method::GET, None) if wanted == Wanted::Json => {
+                let listed = list::list_stored(self, &res, ns, &call.query).await?;
+                let mut resp = Response::new(full(list::list_body(&res, listed)));
+                resp.headers_mut().insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
+                Ok(resp)
             }
             (&Method::GET, None) => {
                 let list = list::list(self, &res, ns, &call.query).await?;
@@ -385,6 +389,23 @@ fn version() -> Value {
         "compiler": "rustc",
         "platform": format!("linux/{}", std::env::consts::ARCH),
     })
+}
+
+/// Discovery and OpenAPI documents only answer GET (and HEAD).
+fn read_only(method: &Method, path: &str) -> Result<(), ApiError> {
+    if *method == Method::GET || *method == Method::HEAD {
+        Ok(())
+    } else {
+        Err(ApiError::method_not_allowed(format!("the server does not allow this method on the requested resource ({path})")))
+    }
+}
+
+/// A pre-serialized JSON document, for GET only.
+fn raw_json(method: &Method, path: &str, bytes: Bytes) -> Result<Response<Body>, ApiError> {
+    read_only(method, path)?;
+    let mut resp = Response::new(full(bytes));
+    resp.headers_mut().insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
+    Ok(resp)
 }
 
 fn aggregated(doc: Value) -> Response<Body> {

@@ -262,7 +262,7 @@ async fn store_create(server: &ApiServer, res: &Resource, ns: Option<&str>, obj:
         }
         return Ok(obj);
     }
-    let bytes = serde_json::to_vec(&obj).map_err(|e| ApiError::internal(e.to_string()))?;
+    let bytes = super::list::encode_stored(&obj)?;
     match server.store.write(Write::Create { key: res.key(ns, &name), value: bytes }).await {
         Ok(kv) => {
             after_write(server, res).await;
@@ -422,7 +422,7 @@ pub async fn update(server: &ApiServer, res: &Resource, ns: Option<&str>, name: 
                 Err(e) => return Err(e.into()),
             }
         }
-        let bytes = serde_json::to_vec(&new).map_err(|e| ApiError::internal(e.to_string()))?;
+        let bytes = super::list::encode_stored(&new)?;
         let expected = current_rv.parse().ok();
         match server.store.write(Write::Update { key: res.key(ns, name), value: bytes, expected }).await {
             Ok(kv) => {
@@ -743,7 +743,7 @@ pub async fn delete(server: &ApiServer, res: &Resource, ns: Option<&str>, name: 
             if dry_run {
                 return Ok((200, next));
             }
-            let bytes = serde_json::to_vec(&next).map_err(|e| ApiError::internal(e.to_string()))?;
+            let bytes = super::list::encode_stored(&next)?;
             match server.store.write(Write::Update { key: res.key(ns, name), value: bytes, expected }).await {
                 Ok(kv) => return Ok((200, decode_stored(&kv).unwrap_or(next))),
                 Err(StoreError::Conflict { .. }) => continue,

@@ -36,7 +36,7 @@ pub struct OpenApi {
     /// All definitions, references written `#/definitions/NAME`, with the
     /// Kubernetes extensions applied.
     pub defs: Definitions,
-    v2: Value,
+    v2: bytes::Bytes,
     v3: BTreeMap<String, v3::Document>,
 }
 
@@ -45,14 +45,14 @@ pub fn build(resources: &[Arc<Resource>]) -> OpenApi {
     let mut defs = definitions::collect(resources);
     extensions::apply(&mut defs);
     let paths = operations::paths(resources);
-    let v2 = v2::document(&defs, &paths);
+    let v2 = bytes::Bytes::from(serde_json::to_vec(&v2::document(&defs, &paths)).unwrap_or_default());
     let v3 = v3::documents(&defs, &paths);
     OpenApi { defs, v2, v3 }
 }
 
 impl OpenApi {
-    /// The swagger 2.0 document.
-    pub fn v2(&self) -> &Value {
+    /// The swagger 2.0 document, serialized.
+    pub fn v2_json(&self) -> &bytes::Bytes {
         &self.v2
     }
 
@@ -70,9 +70,19 @@ impl OpenApi {
     }
 
     /// The OpenAPI 3.0 document of `api/v1` or `apis/GROUP/VERSION`.
-    pub fn v3_group_version(&self, path: &str) -> Option<&Value> {
+    pub fn v3_group_version_json(&self, path: &str) -> Option<&bytes::Bytes> {
         let path = path.trim_matches('/');
-        self.v3.get(path).map(|d| &d.value)
+        self.v3.get(path).map(|d| &d.json)
+    }
+
+    /// The swagger 2.0 document, parsed (for tests and tools).
+    pub fn v2(&self) -> Value {
+        serde_json::from_slice(&self.v2).unwrap_or(Value::Null)
+    }
+
+    /// A group-version's OpenAPI v3 document, parsed (for tests and tools).
+    pub fn v3_group_version(&self, path: &str) -> Option<Value> {
+        self.v3_group_version_json(path).and_then(|b| serde_json::from_slice(b).ok())
     }
 
     /// Content hash of a group-version document (the `hash` query value in

@@ -84,7 +84,7 @@ fn resolve<'a>(doc: &'a Value, reference: &str) -> Option<&'a Value> {
     doc.pointer(pointer)
 }
 
-fn v3_doc<'a>(api: &'a OpenApi, gv: &str) -> &'a Value {
+fn v3_doc(api: &OpenApi, gv: &str) -> Value {
     match api.v3_group_version(gv) {
         Some(doc) => doc,
         None => panic!("no v3 document for {gv}"),
@@ -142,7 +142,7 @@ fn follow<'a>(doc: &'a Value, node: &'a Value) -> &'a Value {
 #[test]
 fn deployment_patch_operation_accepts_field_validation() {
     let api = built();
-    let doc = v3_doc(&api, "apis/apps/v1");
+    let doc = &v3_doc(&api, "apis/apps/v1");
     let op = &doc["paths"]["/apis/apps/v1/namespaces/{namespace}/deployments/{name}"]["patch"];
     assert_eq!(op["x-kubernetes-group-version-kind"], json!({"group": "apps", "kind": "Deployment", "version": "v1"}));
     let names: Vec<&str> = op["parameters"].as_array().map(|ps| ps.iter().filter_map(|p| p["name"].as_str()).collect()).unwrap_or_default();
@@ -151,7 +151,7 @@ fn deployment_patch_operation_accepts_field_validation() {
 
     let gvk = json!({"group": "apps", "kind": "Deployment", "version": "v1"});
     assert_eq!(patch_supports_param(doc, &gvk, "fieldValidation"), Ok(()));
-    assert_eq!(patch_supports_param(api.v2(), &gvk, "fieldValidation"), Ok(()));
+    assert_eq!(patch_supports_param(&api.v2(), &gvk, "fieldValidation"), Ok(()));
 }
 
 #[test]
@@ -164,7 +164,7 @@ fn every_patchable_resource_passes_the_query_param_verifier() {
         let gv = operations::group_version_key(&r.group, &r.version);
         let gvk = json!({"group": r.group, "kind": r.kind, "version": r.version});
         // Map order in kubectl is random: every matching PATCH must pass.
-        let doc = v3_doc(&api, &gv);
+        let doc = &v3_doc(&api, &gv);
         let mut matching = 0;
         for item in doc["paths"].as_object().into_iter().flat_map(|p| p.values()) {
             if let Some(op) = item.get("patch").filter(|op| op["x-kubernetes-group-version-kind"] == gvk) {
@@ -207,7 +207,7 @@ fn definitions_carry_kubernetes_extensions() {
     assert_eq!(selector["x-kubernetes-map-type"], json!("atomic"));
 
     // The extensions reach the v3 document on the property node, beside the allOf.
-    let doc = v3_doc(&api, "api/v1");
+    let doc = &v3_doc(&api, "api/v1");
     let containers = &doc["components"]["schemas"]["io.k8s.api.core.v1.PodSpec"]["properties"]["containers"];
     assert_eq!(containers["x-kubernetes-patch-merge-key"], json!("name"));
 }
@@ -242,7 +242,7 @@ fn custom_resource_is_served_in_v3_and_v2() {
     let url = index["paths"]["apis/stable.example.com/v1"]["serverRelativeURL"].as_str().unwrap_or_default();
     assert!(url.starts_with("/openapi/v3/apis/stable.example.com/v1?hash="), "{url}");
 
-    let doc = v3_doc(&api, "apis/stable.example.com/v1");
+    let doc = &v3_doc(&api, "apis/stable.example.com/v1");
     let schema = &doc["components"]["schemas"]["com.example.stable.v1.CronTab"];
     assert_eq!(schema["x-kubernetes-group-version-kind"], json!([{"group": "stable.example.com", "kind": "CronTab", "version": "v1"}]));
     assert_eq!(
@@ -277,7 +277,7 @@ fn v3_references_point_into_components_and_resolve() {
     let gvs: Vec<String> = index["paths"].as_object().map(|p| p.keys().cloned().collect()).unwrap_or_default();
     assert!(gvs.contains(&"api/v1".to_string()) && gvs.contains(&"apis/apps/v1".to_string()), "{gvs:?}");
     for gv in gvs {
-        let doc = v3_doc(&api, &gv);
+        let doc = &v3_doc(&api, &gv);
         assert_eq!(doc["openapi"], json!("3.0.0"));
         let mut refs = Vec::new();
         all_refs(doc, &mut refs);
@@ -295,11 +295,11 @@ fn v2_references_resolve() {
     let doc = api.v2();
     assert_eq!(doc["swagger"], json!("2.0"));
     let mut refs = Vec::new();
-    all_refs(doc, &mut refs);
+    all_refs(&doc, &mut refs);
     assert!(refs.len() > 100);
     for r in refs {
         assert!(r.starts_with("#/definitions/"), "{r}");
-        assert!(resolve(doc, &r).is_some(), "{r} does not resolve");
+        assert!(resolve(&doc, &r).is_some(), "{r} does not resolve");
     }
     // The definitions table resolves its own references too.
     for (name, schema) in &api.defs.0 {
@@ -314,7 +314,7 @@ fn v2_references_resolve() {
 #[test]
 fn explain_finds_deployment_strategy() {
     let api = built();
-    let doc = v3_doc(&api, "apis/apps/v1");
+    let doc = &v3_doc(&api, "apis/apps/v1");
     let root = explain(doc, "/apis/apps/v1", "deployments", true);
     assert!(root.is_some(), "no schema for deployments");
     let root = root.cloned().unwrap_or_default();
@@ -325,12 +325,13 @@ fn explain_finds_deployment_strategy() {
     assert!(strategy["properties"].get("rollingUpdate").is_some(), "{strategy}");
     assert!(strategy["properties"].get("type").is_some());
 
-    let core = v3_doc(&api, "api/v1");
+    let core = &v3_doc(&api, "api/v1");
     let pod = explain(core, "/api/v1", "pods", true).cloned().unwrap_or_default();
     assert_eq!(pod["x-kubernetes-group-version-kind"], json!([{"group": "", "kind": "Pod", "version": "v1"}]));
     let ns = explain(core, "/api/v1", "namespaces", false).cloned().unwrap_or_default();
     assert_eq!(ns["x-kubernetes-group-version-kind"][0]["kind"], json!("Namespace"));
-    let crd = explain(v3_doc(&api, "apis/stable.example.com/v1"), "/apis/stable.example.com/v1", "crontabs", true);
+    let crd_doc = v3_doc(&api, "apis/stable.example.com/v1");
+    let crd = explain(&crd_doc, "/apis/stable.example.com/v1", "crontabs", true);
     assert!(crd.is_some());
 }
 
@@ -338,7 +339,7 @@ fn explain_finds_deployment_strategy() {
 fn index_hash_is_the_content_hash() {
     use sha2::Digest;
     let api = build(&resources(false));
-    let doc = v3_doc(&api, "apis/apps/v1");
+    let doc = &v3_doc(&api, "apis/apps/v1");
     let bytes = serde_json::to_vec(doc).unwrap_or_default();
     let expected: String = sha2::Sha256::digest(&bytes).iter().map(|b| format!("{b:02X}")).collect();
     let index = api.v3_index();
@@ -356,7 +357,7 @@ fn index_hash_is_the_content_hash() {
 #[test]
 fn create_only_resources_have_no_object_paths() {
     let api = built();
-    let doc = v3_doc(&api, "apis/authentication.k8s.io/v1");
+    let doc = &v3_doc(&api, "apis/authentication.k8s.io/v1");
     let item = &doc["paths"]["/apis/authentication.k8s.io/v1/tokenreviews"];
     assert_eq!(item["post"]["x-kubernetes-group-version-kind"]["kind"], json!("TokenReview"));
     assert!(item.get("get").is_none());
@@ -377,7 +378,7 @@ fn build_is_fast_enough() {
     let size: usize = api
         .v3_index()["paths"]
         .as_object()
-        .map(|p| p.keys().filter_map(|k| api.v3_group_version(k)).map(|d| serde_json::to_vec(d).map(|b| b.len()).unwrap_or(0)).sum())
+        .map(|p| p.keys().filter_map(|k| api.v3_group_version_json(k)).map(|d| d.len()).sum())
         .unwrap_or(0);
     println!("openapi build: {elapsed:?} for {} definitions, v3 documents {size} bytes", api.defs.0.len());
     assert!(elapsed.as_millis() < 3000, "build took {elapsed:?}");

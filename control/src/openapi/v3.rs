@@ -13,7 +13,9 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 /// One group-version document and the hash of its serialized form.
 #[derive(Debug, Clone)]
 pub struct Document {
-    pub value: Value,
+    /// The serialized document (kept as bytes: as `Value`s the documents
+    /// would cost many times their size in memory for the server's life).
+    pub json: bytes::Bytes,
     pub hash: String,
 }
 
@@ -77,8 +79,9 @@ pub fn documents(defs: &Definitions, paths: &[PathItem]) -> BTreeMap<String, Doc
             },
             "security": [{"BearerToken": []}]
         });
-        let hash = hash_of(&value);
-        out.insert(gv.to_string(), Document { value, hash });
+        let json = bytes::Bytes::from(serde_json::to_vec(&value).unwrap_or_default());
+        let hash = hash_of(&json);
+        out.insert(gv.to_string(), Document { json, hash });
     }
     out
 }
@@ -100,9 +103,8 @@ fn closure(seeds: Vec<String>, direct: &HashMap<&str, Vec<String>>) -> BTreeSet<
 }
 
 /// Upper-case hex SHA-256 of the document's JSON serialization.
-fn hash_of(value: &Value) -> String {
-    let bytes = serde_json::to_vec(value).unwrap_or_default();
-    let digest = Sha256::digest(&bytes);
+fn hash_of(bytes: &[u8]) -> String {
+    let digest = Sha256::digest(bytes);
     digest.iter().map(|b| format!("{b:02X}")).collect()
 }
 
