@@ -17,6 +17,7 @@ pub mod patch;
 pub mod selector;
 pub mod server;
 pub mod pki;
+pub mod proto;
 pub mod registry;
 pub mod store;
 pub mod schema;

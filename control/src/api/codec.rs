@@ -21,11 +21,10 @@ pub fn decode(content_type: Option<&str>, body: &[u8]) -> Result<Value, ApiError
         "application/yaml" | "application/apply-patch+yaml" | "text/yaml" | "application/x-yaml" => {
             serde_yaml::from_slice(body).map_err(|e| ApiError::bad_request(format!("the request body is not valid YAML: {e}")))?
         }
-        "application/vnd.kubernetes.protobuf" => {
-            return Err(ApiError::unsupported_media_type(
-                "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml",
-            ))
-        }
+        crate::proto::CONTENT_TYPE => crate::proto::decode_object(body).map_err(|e| match e {
+            crate::proto::ProtoError::Unsupported(_) => ApiError::unsupported_media_type(e.to_string()),
+            other => ApiError::bad_request(format!("the request body is not valid protobuf: {other}")),
+        })?,
         _ => decode_json(body)?,
     };
     if !value.is_object() {

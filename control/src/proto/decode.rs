@@ -1,0 +1,388 @@
+//! Protobuf message → JSON, driven by the tables in `messages.rs`.
+
+use super::messages::{self, Field, Kind};
+use super::wire::{Payload, Reader};
+use super::ProtoError;
+use base64::Engine;
+use serde_json::{json, Map, Value};
+
+fn bytes<'a>(msg: &str, field: &Field, p: Payload<'a>) -> Result<&'a [u8], ProtoError> {
+    match p {
+        Payload::Bytes(b) => Ok(b),
+        _ => Err(ProtoError::WireType { message: msg.into(), field: field.json.into() }),
+    }
+}
+
+fn varint(msg: &str, field: &Field, p: Payload<'_>) -> Result<u64, ProtoError> {
+    match p {
+        Payload::Varint(v) => Ok(v),
+        _ => Err(ProtoError::WireType { message: msg.into(), field: field.json.into() }),
+    }
+}
+
+fn utf8(msg: &str, field: &Field, b: &[u8]) -> Result<String, ProtoError> {
+    String::from_utf8(b.to_vec()).map_err(|_| ProtoError::Malformed(format!("{msg}.{}: string is not UTF-8", field.json)))
+}
+
+fn b64(b: &[u8]) -> Value {
+    json!(base64::engine::general_purpose::STANDARD.encode(b))
+}
+
+/// Decode one message named `name` from `buf`.
+pub fn message(name: &str, buf: &[u8], depth: usize) -> Result<Value, ProtoError> {
+    if depth > 64 {
+        return Err(ProtoError::Malformed("messages nested too deeply".into()));
+    }
+    let fields = messages::message(name).ok_or_else(|| ProtoError::Unsupported(name.to_string()))?;
+    let mut out = Map::new();
+    let mut r = Reader::new(buf);
+    while let Some((number, payload)) = r.field()? {
+        let field = fields
+            .iter()
+            .find(|f| f.number == number)
+            .ok_or_else(|| ProtoError::UnknownField { message: name.to_string(), number })?;
+        let value = scalar(name, field, payload, depth)?;
+        match field.kind {
+            Kind::MapStr | Kind::MapBytes | Kind::MapMsg(_) => {
+                let (k, v) = map_entry(name, field, payload, depth)?;
+                let slot = out.entry(field.json).or_insert_with(|| json!({}));
+                if let Some(m) = slot.as_object_mut() {
+                    m.insert(k, v);
+                }
+            }
+            _ if field.repeated => {
+                let slot = out.entry(field.json).or_insert_with(|| json!([]));
+                if let Some(a) = slot.as_array_mut() {
+                    a.push(value);
+                }
+            }
+            _ if !field.pointer && is_zero(&value) => {
+                out.remove(field.json);
+            }
+            _ => {
+                out.insert(field.json.to_string(), value);
+            }
+        }
+    }
+    Ok(Value::Object(out))
+}
+
+/// Go's zero values, which its JSON encoding omits for non-pointer fields.
+fn is_zero(v: &Value) -> bool {
+    match v {
+        Value::Null => true,
+        Value::String(s) => s.is_empty(),
+        Value::Bool(b) => !b,
+        Value::Number(n) => n.as_f64() == Some(0.0),
+        _ => false,
+    }
+}
+
+fn scalar(msg: &str, field: &Field, p: Payload<'_>, depth: usize) -> Result<Value, ProtoError> {
+    Ok(match field.kind {
+        Kind::Str => json!(utf8(msg, field, bytes(msg, field, p)?)?),
+        Kind::Bool => json!(varint(msg, field, p)? != 0),
+        Kind::I32 => json!(varint(msg, field, p)? as i32),
+        Kind::I64 => json!(varint(msg, field, p)? as i64),
+        Kind::Msg(inner) => message(inner, bytes(msg, field, p)?, depth + 1)?,
+        Kind::Time => time(bytes(msg, field, p)?)?,
+        Kind::IntOrString => int_or_string(bytes(msg, field, p)?)?,
+        Kind::FieldsV1 => fields_v1(bytes(msg, field, p)?)?,
+        // Maps are handled entry by entry by the caller.
+        Kind::MapStr | Kind::MapBytes | Kind::MapMsg(_) => Value::Null,
+    })
+}
+
+fn map_entry(msg: &str, field: &Field, p: Payload<'_>, depth: usize) -> Result<(String, Value), ProtoError> {
+    let mut r = Reader::new(bytes(msg, field, p)?);
+    let (mut key, mut value) = (String::new(), Value::Null);
+    while let Some((n, payload)) = r.field()? {
+        match n {
+            1 => key = utf8(msg, field, bytes(msg, field, payload)?)?,
+            2 => {
+                let b = bytes(msg, field, payload)?;
+                value = match field.kind {
+                    Kind::MapStr => json!(utf8(msg, field, b)?),
+                    Kind::MapBytes => b64(b),
+                    Kind::MapMsg(inner) => {
+                        // A message value with one repeated field (ExtraValue) is that list in JSON.
+                        let decoded = message(inner, b, depth + 1)?;
+                        match decoded.as_object().map(|o| o.len()) {
+                            Some(1) => decoded.as_object().and_then(|o| o.values().next().cloned()).unwrap_or(Value::Null),
+                            _ => decoded,
+                        }
+                    }
+                    _ => Value::Null,
+                };
+            }
+            other => return Err(ProtoError::UnknownField { message: format!("{msg}.{} map entry", field.json), number: other }),
+        }
+    }
+    if value.is_null() {
+        value = match field.kind {
+            Kind::MapStr | Kind::MapBytes => json!(""),
+            _ => json!([]),
+        };
+    }
+    Ok((key, value))
+}
+
+fn time(buf: &[u8]) -> Result<Value, ProtoError> {
+    let (mut seconds, mut nanos) = (0i64, 0i32);
+    let mut r = Reader::new(buf);
+    while let Some((n, p)) = r.field()? {
+        match (n, p) {
+            (1, Payload::Varint(v)) => seconds = v as i64,
+            (2, Payload::Varint(v)) => nanos = v as i32,
+            (other, _) => return Err(ProtoError::UnknownField { message: "meta.Time".into(), number: other }),
+        }
+    }
+    if seconds == 0 && nanos == 0 {
+        return Ok(Value::Null);
+    }
+    let t = jiff::Timestamp::new(seconds, nanos).map_err(|e| ProtoError::Malformed(format!("meta.Time: {e}")))?;
+    Ok(json!(t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()))
+}
+
+fn int_or_string(buf: &[u8]) -> Result<Value, ProtoError> {
+    let (mut kind, mut int_val, mut str_val) = (0u64, 0i64, String::new());
+    let mut r = Reader::new(buf);
+    while let Some((n, p)) = r.field()? {
+        match (n, p) {
+            (1, Payload::Varint(v)) => kind = v,
+            (2, Payload::Varint(v)) => int_val = i64::from(v as i32),
+            (3, Payload::Bytes(b)) => {
+                str_val = String::from_utf8(b.to_vec()).map_err(|_| ProtoError::Malformed("IntOrString: not UTF-8".into()))?
+            }
+            (other, _) => return Err(ProtoError::UnknownField { message: "intstr.IntOrString".into(), number: other }),
+        }
+    }
+    Ok(match kind {
+        1 if !str_val.is_empty() => json!(str_val),
+        0 if int_val != 0 => json!(int_val),
+        // The zero IntOrString: absent, as Go's JSON has it (and defaulting fills it).
+        _ => Value::Null,
+    })
+}
+
+fn fields_v1(buf: &[u8]) -> Result<Value, ProtoError> {
+    let mut r = Reader::new(buf);
+    let mut raw: &[u8] = b"{}";
+    while let Some((n, p)) = r.field()? {
+        match (n, p) {
+            (1, Payload::Bytes(b)) => raw = b,
+            (other, _) => return Err(ProtoError::UnknownField { message: "meta.FieldsV1".into(), number: other }),
+        }
+    }
+    serde_json::from_slice(raw).map_err(|e| ProtoError::Malformed(format!("meta.FieldsV1 is not JSON: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    //! The tables checked against the real bindings: objects encoded with
+    //! `k8s-pb` (prost) must decode to the JSON a Kubernetes client means.
+    use super::super::decode_object;
+    use k8s_pb::api::core::v1 as core;
+    use k8s_pb::apimachinery::pkg::apis::meta::v1 as meta;
+    use k8s_pb::apimachinery::pkg::runtime::{TypeMeta, Unknown};
+    use prost::Message;
+    use serde_json::json;
+
+    fn envelope(api_version: &str, kind: &str, raw: Vec<u8>) -> Vec<u8> {
+        let unknown = Unknown {
+            type_meta: Some(TypeMeta { api_version: Some(api_version.into()), kind: Some(kind.into()) }),
+            raw: Some(raw),
+            content_encoding: Some(String::new()),
+            content_type: Some(String::new()),
+        };
+        let mut out = b"k8s\0".to_vec();
+        out.extend(unknown.encode_to_vec());
+        out
+    }
+
+    fn meta(name: &str) -> meta::ObjectMeta {
+        meta::ObjectMeta {
+            name: Some(name.into()),
+            namespace: Some("default".into()),
+            labels: [("app".to_string(), "web".to_string())].into(),
+            finalizers: vec!["a/b".into()],
+            creation_timestamp: Some(meta::Time { seconds: Some(1_700_000_000), nanos: Some(0) }),
+            managed_fields: vec![meta::ManagedFieldsEntry {
+                manager: Some("kubectl-create".into()),
+                operation: Some("Update".into()),
+                fields_type: Some("FieldsV1".into()),
+                fields_v1: Some(meta::FieldsV1 { raw: Some(br#"{"f:data":{}}"#.to_vec()) }),
+                ..Default::default()
+            }],
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn config_map_and_secret() {
+        let cm = core::ConfigMap {
+            metadata: Some(meta("cfg")),
+            data: [("a".to_string(), "1".to_string())].into(),
+            binary_data: [("b".to_string(), vec![0u8, 255])].into(),
+            immutable: Some(true),
+        };
+        let got = decode_object(&envelope("v1", "ConfigMap", cm.encode_to_vec())).expect("decode");
+        assert_eq!(
+            got,
+            json!({
+                "apiVersion": "v1", "kind": "ConfigMap",
+                "metadata": {"name": "cfg", "namespace": "default", "labels": {"app": "web"}, "finalizers": ["a/b"],
+                    "creationTimestamp": "2023-11-14T22:13:20Z",
+                    "managedFields": [{"manager": "kubectl-create", "operation": "Update", "fieldsType": "FieldsV1", "fieldsV1": {"f:data": {}}}]},
+                "data": {"a": "1"}, "binaryData": {"b": "AP8="}, "immutable": true,
+            })
+        );
+        let secret = core::Secret {
+            metadata: Some(meta::ObjectMeta { name: Some("s".into()), ..Default::default() }),
+            data: [("k".to_string(), b"v".to_vec())].into(),
+            r#type: Some("Opaque".into()),
+            string_data: [("p".to_string(), "q".to_string())].into(),
+            immutable: Some(false),
+        };
+        let got = decode_object(&envelope("v1", "Secret", secret.encode_to_vec())).expect("decode");
+        // Pointer fields keep a false; the rest of Go's zero values are absent.
+        assert_eq!(got, json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"}, "data": {"k": "dg=="}, "type": "Opaque", "stringData": {"p": "q"}, "immutable": false}));
+    }
+
+    #[test]
+    fn service_with_int_and_string_target_ports() {
+        use k8s_pb::apimachinery::pkg::util::intstr::IntOrString;
+        let svc = core::Service {
+            metadata: Some(meta::ObjectMeta { name: Some("web".into()), ..Default::default() }),
+            spec: Some(core::ServiceSpec {
+                r#type: Some("NodePort".into()),
+                selector: [("app".to_string(), "web".to_string())].into(),
+                ports: vec![
+                    core::ServicePort { name: Some("http".into()), port: Some(80), target_port: Some(IntOrString { r#type: Some(0), int_val: Some(8080), str_val: None }), protocol: Some("TCP".into()), ..Default::default() },
+                    core::ServicePort { name: Some("m".into()), port: Some(9090), target_port: Some(IntOrString { r#type: Some(1), int_val: None, str_val: Some("metrics".into()) }), node_port: Some(30090), ..Default::default() },
+                ],
+                cluster_ips: vec!["10.43.0.10".into()],
+                session_affinity_config: Some(core::SessionAffinityConfig { client_ip: Some(core::ClientIpConfig { timeout_seconds: Some(60) }) }),
+                ..Default::default()
+            }),
+            status: None,
+        };
+        let got = decode_object(&envelope("v1", "Service", svc.encode_to_vec())).expect("decode");
+        assert_eq!(got["spec"]["type"], "NodePort");
+        assert_eq!(got["spec"]["ports"], json!([
+            {"name": "http", "port": 80, "targetPort": 8080, "protocol": "TCP"},
+            {"name": "m", "port": 9090, "targetPort": "metrics", "nodePort": 30090},
+        ]));
+        assert_eq!(got["spec"]["clusterIPs"], json!(["10.43.0.10"]));
+        assert_eq!(got["spec"]["sessionAffinityConfig"], json!({"clientIP": {"timeoutSeconds": 60}}));
+    }
+
+    #[test]
+    fn namespace_service_account_and_reviews() {
+        let ns = core::Namespace {
+            metadata: Some(meta::ObjectMeta { name: Some("team".into()), ..Default::default() }),
+            spec: Some(core::NamespaceSpec { finalizers: vec!["kubernetes".into()] }),
+            status: Some(core::NamespaceStatus { phase: Some("Active".into()), conditions: vec![core::NamespaceCondition { r#type: Some("X".into()), status: Some("True".into()), ..Default::default() }] }),
+        };
+        let got = decode_object(&envelope("v1", "Namespace", ns.encode_to_vec())).expect("decode");
+        assert_eq!(got["spec"], json!({"finalizers": ["kubernetes"]}));
+        assert_eq!(got["status"], json!({"phase": "Active", "conditions": [{"type": "X", "status": "True"}]}));
+
+        let sa = core::ServiceAccount {
+            metadata: Some(meta::ObjectMeta { name: Some("bot".into()), ..Default::default() }),
+            secrets: vec![core::ObjectReference { name: Some("tok".into()), kind: Some("Secret".into()), ..Default::default() }],
+            image_pull_secrets: vec![core::LocalObjectReference { name: Some("reg".into()) }],
+            automount_service_account_token: Some(false),
+        };
+        let got = decode_object(&envelope("v1", "ServiceAccount", sa.encode_to_vec())).expect("decode");
+        assert_eq!(got["secrets"], json!([{"kind": "Secret", "name": "tok"}]));
+        assert_eq!(got["imagePullSecrets"], json!([{"name": "reg"}]));
+        assert_eq!(got["automountServiceAccountToken"], false);
+
+        use k8s_pb::api::authentication::v1 as authn;
+        use k8s_pb::api::authorization::v1 as authz;
+        let ssr = authn::SelfSubjectReview { metadata: Some(meta::ObjectMeta::default()), status: None };
+        let got = decode_object(&envelope("authentication.k8s.io/v1", "SelfSubjectReview", ssr.encode_to_vec())).expect("decode");
+        assert_eq!(got, json!({"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview", "metadata": {}}));
+        let ssar = authz::SelfSubjectAccessReview {
+            metadata: None,
+            spec: Some(authz::SelfSubjectAccessReviewSpec {
+                resource_attributes: Some(authz::ResourceAttributes { namespace: Some("default".into()), verb: Some("list".into()), resource: Some("pods".into()), ..Default::default() }),
+                non_resource_attributes: None,
+            }),
+            status: None,
+        };
+        let got = decode_object(&envelope("authorization.k8s.io/v1", "SelfSubjectAccessReview", ssar.encode_to_vec())).expect("decode");
+        assert_eq!(got["spec"], json!({"resourceAttributes": {"namespace": "default", "verb": "list", "resource": "pods"}}));
+        let info = authn::UserInfo { username: Some("u".into()), uid: None, groups: vec!["g".into()], extra: [("scopes".to_string(), authn::ExtraValue { items: vec!["a".into(), "b".into()] })].into() };
+        let got = super::message("authentication.UserInfo", &info.encode_to_vec(), 0).expect("decode");
+        assert_eq!(got, json!({"username": "u", "groups": ["g"], "extra": {"scopes": ["a", "b"]}}));
+    }
+
+    #[test]
+    fn bad_input_is_an_error_not_a_panic() {
+        assert!(decode_object(b"not protobuf").is_err());
+        assert!(decode_object(b"k8s\0\x0a\xff").is_err());
+        let cm = core::ConfigMap { metadata: Some(meta("x")), ..Default::default() };
+        let mut raw = cm.encode_to_vec();
+        raw.truncate(raw.len() - 3);
+        assert!(decode_object(&envelope("v1", "ConfigMap", raw)).is_err());
+        // A field this server does not know is refused, not dropped.
+        let mut raw = core::ConfigMap::default().encode_to_vec();
+        raw.extend([0xf8, 0x01, 0x01]); // field 31, varint 1
+        let err = decode_object(&envelope("v1", "ConfigMap", raw)).expect_err("unknown field");
+        assert!(err.to_string().contains("31"), "{err}");
+        let err = decode_object(&envelope("apps/v1", "Deployment", Vec::new())).expect_err("unsupported kind");
+        assert!(err.to_string().contains("apps/v1 Deployment"), "{err}");
+    }
+}
+
+#[cfg(test)]
+mod zero_tests {
+    use super::super::decode_object;
+    use k8s_pb::api::core::v1 as core;
+    use k8s_pb::apimachinery::pkg::apis::meta::v1 as meta;
+    use k8s_pb::apimachinery::pkg::runtime::{TypeMeta, Unknown};
+    use k8s_pb::apimachinery::pkg::util::intstr::IntOrString;
+    use prost::Message;
+    use serde_json::json;
+
+    /// What Go sends for `kubectl create service clusterip web --tcp=80`:
+    /// every non-pointer field, zero or not.
+    #[test]
+    fn go_zero_values_read_as_absent() {
+        let svc = core::Service {
+            metadata: Some(meta::ObjectMeta {
+                name: Some("web".into()),
+                generate_name: Some(String::new()),
+                generation: Some(0),
+                creation_timestamp: Some(meta::Time { seconds: Some(0), nanos: Some(0) }),
+                ..Default::default()
+            }),
+            spec: Some(core::ServiceSpec {
+                ports: vec![core::ServicePort {
+                    name: Some(String::new()),
+                    port: Some(80),
+                    node_port: Some(0),
+                    target_port: Some(IntOrString { r#type: Some(0), int_val: Some(0), str_val: Some(String::new()) }),
+                    ..Default::default()
+                }],
+                session_affinity: Some(String::new()),
+                publish_not_ready_addresses: Some(false),
+                allocate_load_balancer_node_ports: Some(false),
+                ..Default::default()
+            }),
+            status: Some(core::ServiceStatus::default()),
+        };
+        let unknown = Unknown {
+            type_meta: Some(TypeMeta { api_version: Some("v1".into()), kind: Some("Service".into()) }),
+            raw: Some(svc.encode_to_vec()),
+            ..Default::default()
+        };
+        let mut body = b"k8s\0".to_vec();
+        body.extend(unknown.encode_to_vec());
+        let got = decode_object(&body).expect("decode");
+        assert_eq!(got["metadata"], json!({"name": "web"}));
+        assert_eq!(got["spec"], json!({"ports": [{"port": 80}], "allocateLoadBalancerNodePorts": false}));
+    }
+}
