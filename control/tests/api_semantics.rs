@@ -105,7 +105,9 @@ async fn list_pages_with_continue_and_expires_tokens() {
             tokio::spawn(async move {
                 let key = format!("/core/leases/churn/{w}");
                 store.write(Write::Create { key: key.clone(), value: b"{}".to_vec() }).await.expect("create");
-                for _ in 0..520 {
+                // Enough writes that the store trims history past old_rv (it keeps
+                // 8,000 revisions and trims every 2,000 writes).
+                for _ in 0..760 {
                     store.write(Write::Update { key: key.clone(), value: b"{}".to_vec(), expected: None }).await.expect("update");
                 }
             })

@@ -324,8 +324,18 @@ fn imperative_create_commands_send_protobuf() {
     assert_eq!(s.ok(&["-n", "team", "get", "secret", "pw", "-o", "jsonpath={.data.password}"]), "czNjcmV0");
     assert_eq!(s.ok(&["-n", "team", "get", "sa", "bot", "-o", "name"]).trim(), "serviceaccount/bot");
     assert_eq!(s.ok(&["-n", "team", "get", "svc", "web", "-o", "jsonpath={.spec.type} {.spec.ports[0].port} {.spec.ports[0].targetPort}"]), "NodePort 80 8080");
+    s.ok(&["-n", "team", "create", "deployment", "d", "--image=registry.local/app:1", "--replicas=2", "--port=8080"]);
+    assert_eq!(
+        s.ok(&["-n", "team", "get", "deploy", "d", "-o", "jsonpath={.spec.replicas} {.spec.template.spec.containers[0].ports[0].containerPort} {.spec.strategy.rollingUpdate.maxSurge}"]),
+        "2 8080 25%"
+    );
+    s.ok(&["-n", "team", "run", "one", "--image=registry.local/app:1", "--env=MODE=test", "--labels=run=one"]);
+    assert_eq!(s.ok(&["-n", "team", "get", "pod", "one", "-o", "jsonpath={.spec.containers[0].env[0].value} {.metadata.labels.run} {.spec.restartPolicy}"]), "test one Always");
+    s.ok(&["-n", "team", "create", "job", "once", "--image=registry.local/app:1"]);
+    s.ok(&["-n", "team", "create", "cronjob", "nightly", "--image=registry.local/app:1", "--schedule=0 3 * * *"]);
+    assert_eq!(s.ok(&["-n", "team", "get", "cronjob", "nightly", "-o", "jsonpath={.spec.schedule}"]), "0 3 * * *");
     // A kind without a protobuf table yet is refused with a clear message, nothing stored.
-    let err = s.fails(&["-n", "team", "create", "deployment", "d", "--image=registry.local/app:1"], None);
-    assert!(err.contains("protobuf encoding of apps/v1 Deployment is not supported"), "{err}");
-    assert_eq!(s.ok(&["-n", "team", "get", "deploy", "-o", "name"]).trim(), "");
+    let err = s.fails(&["-n", "team", "create", "role", "reader", "--verb=get", "--resource=pods"], None);
+    assert!(err.contains("protobuf encoding of rbac.authorization.k8s.io/v1 Role is not supported"), "{err}");
+    assert_eq!(s.ok(&["-n", "team", "get", "roles", "-o", "name"]).trim(), "");
 }

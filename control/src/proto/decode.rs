@@ -157,12 +157,8 @@ fn int_or_string(buf: &[u8]) -> Result<Value, ProtoError> {
             (other, _) => return Err(ProtoError::UnknownField { message: "intstr.IntOrString".into(), number: other }),
         }
     }
-    Ok(match kind {
-        1 if !str_val.is_empty() => json!(str_val),
-        0 if int_val != 0 => json!(int_val),
-        // The zero IntOrString: absent, as Go's JSON has it (and defaulting fills it).
-        _ => Value::Null,
-    })
+    // A zero value (0 or "") reads as absent unless the field is a pointer.
+    Ok(if kind == 1 { json!(str_val) } else { json!(int_val) })
 }
 
 fn fields_v1(buf: &[u8]) -> Result<Value, ProtoError> {
@@ -320,6 +316,73 @@ mod tests {
     }
 
     #[test]
+    fn deployment_with_pod_template() {
+        use k8s_pb::api::apps::v1 as apps;
+        use k8s_pb::apimachinery::pkg::api::resource::Quantity;
+        use k8s_pb::apimachinery::pkg::util::intstr::IntOrString;
+        let labels: std::collections::BTreeMap<String, String> = [("app".to_string(), "web".to_string())].into();
+        let deploy = apps::Deployment {
+            metadata: Some(meta::ObjectMeta { name: Some("web".into()), labels: labels.clone(), ..Default::default() }),
+            spec: Some(apps::DeploymentSpec {
+                replicas: Some(2),
+                selector: Some(meta::LabelSelector { match_labels: labels.clone(), match_expressions: vec![] }),
+                template: Some(core::PodTemplateSpec {
+                    metadata: Some(meta::ObjectMeta { labels: labels.clone(), ..Default::default() }),
+                    spec: Some(core::PodSpec {
+                        containers: vec![core::Container {
+                            name: Some("nginx".into()),
+                            image: Some("nginx:1.27".into()),
+                            ports: vec![core::ContainerPort { container_port: Some(80), host_port: Some(0), ..Default::default() }],
+                            env: vec![core::EnvVar { name: Some("MODE".into()), value: Some("prod".into()), value_from: None }],
+                            resources: Some(core::ResourceRequirements {
+                                limits: [("memory".to_string(), Quantity { string: Some("64Mi".into()) })].into(),
+                                ..Default::default()
+                            }),
+                            termination_message_path: Some(String::new()),
+                            stdin: Some(false),
+                            ..Default::default()
+                        }],
+                        restart_policy: Some(String::new()),
+                        host_network: Some(false),
+                        ..Default::default()
+                    }),
+                }),
+                strategy: Some(apps::DeploymentStrategy {
+                    r#type: Some("RollingUpdate".into()),
+                    rolling_update: Some(apps::RollingUpdateDeployment {
+                        max_unavailable: Some(IntOrString { r#type: Some(0), int_val: Some(0), str_val: None }),
+                        max_surge: Some(IntOrString { r#type: Some(1), int_val: None, str_val: Some("50%".into()) }),
+                    }),
+                }),
+                min_ready_seconds: Some(0),
+                paused: Some(false),
+                ..Default::default()
+            }),
+            status: Some(apps::DeploymentStatus { replicas: Some(0), ..Default::default() }),
+        };
+        let got = decode_object(&envelope("apps/v1", "Deployment", deploy.encode_to_vec())).expect("decode");
+        assert_eq!(
+            got["spec"],
+            json!({
+                "replicas": 2,
+                "selector": {"matchLabels": {"app": "web"}},
+                "template": {
+                    "metadata": {"labels": {"app": "web"}},
+                    "spec": {"containers": [{
+                        "name": "nginx", "image": "nginx:1.27",
+                        "ports": [{"containerPort": 80}],
+                        "env": [{"name": "MODE", "value": "prod"}],
+                        "resources": {"limits": {"memory": "64Mi"}},
+                    }]},
+                },
+                // maxUnavailable: 0 is a pointer's zero and stays.
+                "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": "50%"}},
+            })
+        );
+        assert_eq!(got["status"], json!({}));
+    }
+
+    #[test]
     fn delete_options_in_any_group_version() {
         let opts = meta::DeleteOptions {
             grace_period_seconds: Some(0),
@@ -350,8 +413,8 @@ mod tests {
         raw.extend([0xf8, 0x01, 0x01]); // field 31, varint 1
         let err = decode_object(&envelope("v1", "ConfigMap", raw)).expect_err("unknown field");
         assert!(err.to_string().contains("31"), "{err}");
-        let err = decode_object(&envelope("apps/v1", "Deployment", Vec::new())).expect_err("unsupported kind");
-        assert!(err.to_string().contains("apps/v1 Deployment"), "{err}");
+        let err = decode_object(&envelope("apps/v1", "StatefulSet", Vec::new())).expect_err("unsupported kind");
+        assert!(err.to_string().contains("apps/v1 StatefulSet"), "{err}");
     }
 }
 
