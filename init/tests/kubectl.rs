@@ -241,6 +241,11 @@ fn bad_input_is_rejected_with_a_clear_status_and_changes_nothing() {
     let unknown = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: strict}\ndata: {a: b}\nbogus: 1\n";
     let err = s.fails(&["create", "-f", "-"], Some(unknown));
     assert!(err.contains("unknown field \"bogus\""), "{err}");
+    // Without strict validation the unknown field is dropped, as upstream does.
+    s.ok_stdin(&["create", "--validate=false", "-f", "-"], unknown);
+    let stored = s.ok(&["get", "cm", "strict", "-o", "json"]);
+    assert!(!stored.contains("bogus"), "{stored}");
+    s.ok(&["delete", "cm", "strict"]);
     let badname = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: Not_Valid}\n";
     let err = s.fails(&["create", "-f", "-"], Some(badname));
     assert!(err.contains("is invalid") && err.contains("metadata.name"), "{err}");

@@ -39,53 +39,51 @@ fn manager(query: &Query, user_agent: Option<&str>, default: &str) -> String {
         .unwrap_or_else(|| default.to_string())
 }
 
-/// Strict/Warn/Ignore handling of unknown fields, and type errors (always fatal).
-fn check_fields(server: &ApiServer, res: &Resource, obj: &Value, query: &Query) -> Result<(), ApiError> {
-    let openapi = server.openapi();
-    let strict = matches!(query.get("fieldValidation"), Some("Strict"));
-    if let Some(v) = query.get("fieldValidation") {
-        if !matches!(v, "Strict" | "Warn" | "Ignore") {
+/// Field validation: type errors are always fatal; unknown fields are an
+/// error under `fieldValidation=Strict` (kubectl's default) and are
+/// dropped, as decoding into the Go type does upstream, under Warn/Ignore.
+fn check_fields(server: &ApiServer, res: &Resource, obj: &mut Value, query: &Query) -> Result<(), ApiError> {
+    let strict = match query.get("fieldValidation") {
+        None | Some("Warn") | Some("Ignore") => false,
+        Some("Strict") => true,
+        Some(v) => {
             return Err(ApiError::bad_request(format!(
                 "fieldValidation parameter unsupported: {v}. Valid values are \"Ignore\", \"Warn\", \"Strict\""
-            )));
+            )))
         }
-    }
-    if let Some(custom) = &res.custom {
+    };
+    let unknown = if let Some(custom) = &res.custom {
         let errors = crate::schema::validate::validate(obj, &custom.schema);
         if !errors.is_empty() {
             return Err(ApiError::invalid(&res.kind, &res.group, object::name(obj).unwrap_or(""), &errors));
         }
-        if strict {
-            let unknown = crate::schema::prune::prune(&mut obj.clone(), &custom.schema);
-            if !unknown.is_empty() {
-                return Err(ApiError::bad_request(crate::schema::strict::strict_decoding_message(&unknown)));
-            }
+        crate::schema::prune::prune(obj, &custom.schema)
+    } else {
+        let openapi = server.openapi();
+        let Some(schema) = openapi.schema_for(&res.definition) else { return Ok(()) };
+        let errors = crate::schema::types::type_errors(obj, &openapi.defs, schema);
+        if !errors.is_empty() {
+            return Err(ApiError::bad_request(format!(
+                "{} in version \"{}\" cannot be handled as a {}: {}",
+                res.kind,
+                res.version,
+                res.kind,
+                crate::field_error::aggregate(&errors)
+            )));
         }
-        return Ok(());
+        crate::schema::strict::drop_unknown_fields(obj, &openapi.defs, schema)
+    };
+    if strict && !unknown.is_empty() {
+        return Err(ApiError::bad_request(crate::schema::strict::strict_decoding_message(&unknown)));
     }
-    let Some(schema) = openapi.schema_for(&res.definition) else { return Ok(()) };
-    let errors = crate::schema::types::type_errors(obj, &openapi.defs, schema);
-    if !errors.is_empty() {
-        return Err(ApiError::bad_request(format!(
-            "{} in version \"{}\" cannot be handled as a {}: {}",
-            res.kind,
-            res.version,
-            res.kind,
-            crate::field_error::aggregate(&errors)
-        )));
-    }
-    if strict {
-        let unknown = crate::schema::strict::unknown_fields(obj, &openapi.defs, schema);
-        if !unknown.is_empty() {
-            return Err(ApiError::bad_request(crate::schema::strict::strict_decoding_message(&unknown)));
-        }
+    if !unknown.is_empty() {
+        tracing::info!(kind = %res.kind, fields = ?unknown, "unknown fields dropped");
     }
     Ok(())
 }
 
-/// Custom resources: drop fields their schema does not have and apply its
-/// defaults. (Built-in objects with unknown fields are refused under Strict
-/// validation; under Warn/Ignore they are kept as sent.)
+/// Custom resources: drop fields their schema does not have (also what the
+/// server itself wrote) and apply the schema's defaults.
 fn normalize(res: &Resource, obj: &mut Value) {
     if let Some(custom) = &res.custom {
         crate::schema::prune::prune(obj, &custom.schema);
@@ -203,7 +201,7 @@ fn initial_status(res: &Resource, obj: &mut Value) {
 pub async fn create(server: &ApiServer, res: &Resource, ns: Option<&str>, mut obj: Value, query: &Query) -> Result<Value, ApiError> {
     check_type(res, &mut obj)?;
     check_namespace_match(res, &mut obj, ns)?;
-    check_fields(server, res, &obj, query)?;
+    check_fields(server, res, &mut obj, query)?;
     if rv_of(&obj).is_some() {
         return Err(ApiError::bad_request("resourceVersion should not be set on objects to be created"));
     }
@@ -393,7 +391,7 @@ pub async fn update(server: &ApiServer, res: &Resource, ns: Option<&str>, name: 
         }
         check_namespace_match(res, &mut new, ns).or_else(|e| if res.namespaced { Err(e) } else { Ok(()) })?;
         if !matches!(change, Change::Apply(_)) {
-            check_fields(server, res, &new, query)?;
+            check_fields(server, res, &mut new, query)?;
         }
         let mut new = prepare_update(res, sub, &current, new);
         normalize(res, &mut new);
@@ -494,7 +492,7 @@ pub async fn patch(server: &ApiServer, res: &Resource, ns: Option<&str>, name: &
         let group = res.group.clone();
         let mut applied_checked = applied.clone();
         check_type(res, &mut applied_checked)?;
-        check_fields(server, res, &applied_checked, query)?;
+        check_fields(server, res, &mut applied_checked, query)?;
         let name_owned = name.to_string();
         let f = move |live: Option<&Value>| -> Result<Value, ApiError> {
             let req = crate::apply::ApplyRequest {

@@ -19,6 +19,12 @@ use serde_json::Value;
 /// accept `apiVersion`, `kind` and `metadata`. A value of the wrong type is
 /// not walked (that is a type error, see `types::type_errors`).
 pub fn unknown_fields(obj: &Value, defs: &Definitions, schema: &Value) -> Vec<String> {
+    drop_unknown_fields(&mut obj.clone(), defs, schema)
+}
+
+/// Remove the fields of `obj` unknown to `schema` (what decoding into the
+/// Go type does upstream) and return their paths, as [`unknown_fields`].
+pub fn drop_unknown_fields(obj: &mut Value, defs: &Definitions, schema: &Value) -> Vec<String> {
     let mut out = Vec::new();
     walk(obj, Node::new(defs, schema), "", &mut out);
     out
@@ -31,7 +37,7 @@ pub fn strict_decoding_message(paths: &[String]) -> String {
     format!("strict decoding error: {}", parts.join(", "))
 }
 
-fn walk(value: &Value, node: Node<'_>, path: &str, out: &mut Vec<String>) {
+fn walk(value: &mut Value, node: Node<'_>, path: &str, out: &mut Vec<String>) {
     if node.flag("x-kubernetes-preserve-unknown-fields") {
         return;
     }
@@ -41,13 +47,14 @@ fn walk(value: &Value, node: Node<'_>, path: &str, out: &mut Vec<String>) {
             let extra = node.extra();
             if !node.has_properties() {
                 if let Extra::Schema(values) = extra {
-                    for (k, v) in map {
+                    for (k, v) in map.iter_mut() {
                         walk(v, values, &child(path, k), out);
                     }
                 }
                 return;
             }
-            for (k, v) in map {
+            let mut unknown = Vec::new();
+            for (k, v) in map.iter_mut() {
                 let here = child(path, k);
                 if let Some(prop) = node.property(k) {
                     walk(v, prop, &here, out);
@@ -57,14 +64,20 @@ fn walk(value: &Value, node: Node<'_>, path: &str, out: &mut Vec<String>) {
                     match extra {
                         Extra::Schema(values) => walk(v, values, &here, out),
                         Extra::Any => {}
-                        Extra::None => out.push(here),
+                        Extra::None => {
+                            out.push(here);
+                            unknown.push(k.clone());
+                        }
                     }
                 }
+            }
+            for k in unknown {
+                map.shift_remove(&k);
             }
         }
         Value::Array(items) => {
             if let Some(item) = node.items() {
-                for (i, v) in items.iter().enumerate() {
+                for (i, v) in items.iter_mut().enumerate() {
                     walk(v, item, &index(path, i), out);
                 }
             }
