@@ -339,8 +339,11 @@ fn imperative_create_commands_send_protobuf() {
     s.ok(&["-n", "team", "create", "job", "once", "--image=registry.local/app:1"]);
     s.ok(&["-n", "team", "create", "cronjob", "nightly", "--image=registry.local/app:1", "--schedule=0 3 * * *"]);
     assert_eq!(s.ok(&["-n", "team", "get", "cronjob", "nightly", "-o", "jsonpath={.spec.schedule}"]), "0 3 * * *");
+    s.ok(&["-n", "team", "create", "role", "reader", "--verb=get", "--verb=list", "--resource=pods"]);
+    s.ok(&["-n", "team", "create", "rolebinding", "bot-reads", "--role=reader", "--serviceaccount=team:bot"]);
+    assert_eq!(s.ok(&["-n", "team", "get", "rolebinding", "bot-reads", "-o", "jsonpath={.roleRef.name} {.subjects[0].kind} {.subjects[0].name}"]), "reader ServiceAccount bot");
     // A kind without a protobuf table yet is refused with a clear message, nothing stored.
-    let err = s.fails(&["-n", "team", "create", "role", "reader", "--verb=get", "--resource=pods"], None);
-    assert!(err.contains("protobuf encoding of rbac.authorization.k8s.io/v1 Role is not supported"), "{err}");
-    assert_eq!(s.ok(&["-n", "team", "get", "roles", "-o", "name"]).trim(), "");
+    let err = s.fails(&["-n", "team", "create", "poddisruptionbudget", "pdb", "--selector=app=d", "--min-available=1"], None);
+    assert!(err.contains("protobuf encoding of policy/v1 PodDisruptionBudget is not supported"), "{err}");
+    assert_eq!(s.ok(&["-n", "team", "get", "pdb", "-o", "name"]).trim(), "");
 }

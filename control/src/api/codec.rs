@@ -62,10 +62,12 @@ pub enum Wanted {
     Yaml,
     Table,
     PartialMetadata,
+    /// Nothing the client accepts is served (protobuf only, say): 406.
+    Unacceptable,
 }
 
 pub fn negotiate(accept: Option<&str>) -> Wanted {
-    let Some(accept) = accept else { return Wanted::Json };
+    let Some(accept) = accept.filter(|a| !a.trim().is_empty()) else { return Wanted::Json };
     for part in accept.split(',') {
         let p = part.replace(' ', "");
         let mime = p.split(';').next().unwrap_or("");
@@ -83,7 +85,7 @@ pub fn negotiate(accept: Option<&str>) -> Wanted {
             _ => {}
         }
     }
-    Wanted::Json
+    Wanted::Unacceptable
 }
 
 pub fn encode(value: &Value, wanted: &Wanted) -> (Bytes, &'static str) {
@@ -110,5 +112,8 @@ mod tests {
         );
         assert_eq!(negotiate(Some("application/vnd.kubernetes.protobuf, */*")), Wanted::Json);
         assert_eq!(negotiate(Some("application/yaml")), Wanted::Yaml);
+        assert_eq!(negotiate(Some("application/vnd.kubernetes.protobuf")), Wanted::Unacceptable);
+        assert_eq!(negotiate(Some("application/com.github.proto-openapi.spec.v2@v1.0+protobuf")), Wanted::Unacceptable);
+        assert_eq!(negotiate(None), Wanted::Json);
     }
 }

@@ -154,7 +154,16 @@ impl ApiServer {
             read_only(&call.method, path)?;
             Ok(json_response(200, &resp, &Wanted::Json))
         };
-        match request::route(path) {
+        let route = request::route(path);
+        if wanted == Wanted::Unacceptable && !matches!(route, Route::Health(_)) {
+            // kubectl asks for /openapi/v2 as protobuf only, and falls back to v3.
+            return Err(ApiError::new(
+                406,
+                "NotAcceptable",
+                format!("none of the media types accepted ({accept}) is served; the server serves application/json, application/yaml and Table"),
+            ));
+        }
+        match route {
             Route::Health(_) => Ok(text(200, "ok")),
             Route::Version => get_only(version()),
             Route::CoreVersions => {
@@ -177,10 +186,6 @@ impl ApiServer {
                 Some(doc) => get_only(doc),
                 None => Err(not_found_path(path)),
             },
-            // kubectl asks for v2 as protobuf only; it falls back to v3.
-            Route::OpenApiV2 if accept.contains("protobuf") && !accept.contains("json") => {
-                Err(ApiError::new(406, "NotAcceptable", "only application/json is served for /openapi/v2"))
-            }
             Route::OpenApiV2 => raw_json(&call.method, path, self.openapi().v2_json().clone()),
             Route::OpenApiV3Index => get_only(self.openapi().v3_index()),
             Route::OpenApiV3(gv) => match self.openapi().v3_group_version_json(&gv) {

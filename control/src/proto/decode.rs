@@ -383,6 +383,44 @@ mod tests {
     }
 
     #[test]
+    fn rbac_quota_and_priority_class() {
+        use k8s_pb::api::rbac::v1 as rbac;
+        use k8s_pb::api::scheduling::v1 as scheduling;
+        use k8s_pb::apimachinery::pkg::api::resource::Quantity;
+        let role = rbac::ClusterRole {
+            metadata: Some(meta::ObjectMeta { name: Some("reader".into()), ..Default::default() }),
+            rules: vec![rbac::PolicyRule { verbs: vec!["get".into(), "list".into()], api_groups: vec!["".into()], resources: vec!["pods".into()], ..Default::default() }],
+            aggregation_rule: None,
+        };
+        let got = decode_object(&envelope("rbac.authorization.k8s.io/v1", "ClusterRole", role.encode_to_vec())).expect("decode");
+        assert_eq!(got["rules"], json!([{"verbs": ["get", "list"], "apiGroups": [""], "resources": ["pods"]}]));
+        let binding = rbac::ClusterRoleBinding {
+            metadata: Some(meta::ObjectMeta { name: Some("b".into()), ..Default::default() }),
+            subjects: vec![rbac::Subject { kind: Some("User".into()), api_group: Some("rbac.authorization.k8s.io".into()), name: Some("jane".into()), namespace: Some(String::new()) }],
+            role_ref: Some(rbac::RoleRef { api_group: Some("rbac.authorization.k8s.io".into()), kind: Some("ClusterRole".into()), name: Some("reader".into()) }),
+        };
+        let got = decode_object(&envelope("rbac.authorization.k8s.io/v1", "ClusterRoleBinding", binding.encode_to_vec())).expect("decode");
+        assert_eq!(got["subjects"], json!([{"kind": "User", "apiGroup": "rbac.authorization.k8s.io", "name": "jane"}]));
+        assert_eq!(got["roleRef"], json!({"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "reader"}));
+        let quota = core::ResourceQuota {
+            metadata: Some(meta::ObjectMeta { name: Some("q".into()), ..Default::default() }),
+            spec: Some(core::ResourceQuotaSpec { hard: [("pods".to_string(), Quantity { string: Some("10".into()) })].into(), ..Default::default() }),
+            status: None,
+        };
+        let got = decode_object(&envelope("v1", "ResourceQuota", quota.encode_to_vec())).expect("decode");
+        assert_eq!(got["spec"], json!({"hard": {"pods": "10"}}));
+        let pc = scheduling::PriorityClass {
+            metadata: Some(meta::ObjectMeta { name: Some("low".into()), ..Default::default() }),
+            value: Some(0),
+            global_default: Some(false),
+            description: Some(String::new()),
+            preemption_policy: None,
+        };
+        let got = decode_object(&envelope("scheduling.k8s.io/v1", "PriorityClass", pc.encode_to_vec())).expect("decode");
+        assert_eq!(got, json!({"apiVersion": "scheduling.k8s.io/v1", "kind": "PriorityClass", "metadata": {"name": "low"}, "value": 0}));
+    }
+
+    #[test]
     fn delete_options_in_any_group_version() {
         let opts = meta::DeleteOptions {
             grace_period_seconds: Some(0),

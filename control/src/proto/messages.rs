@@ -171,6 +171,30 @@ pub static MESSAGES: &[(&str, &[Field])] = &[
     ]),
     ("core.PodIP", &[f(1, "ip", Str)]),
     ("core.HostIP", &[f(1, "ip", Str)]),
+    ("rbac.Role", &[f(1, "metadata", Msg("meta.ObjectMeta")), r(2, "rules", Msg("rbac.PolicyRule"))]),
+    ("rbac.ClusterRole", &[
+        f(1, "metadata", Msg("meta.ObjectMeta")), r(2, "rules", Msg("rbac.PolicyRule")), f(3, "aggregationRule", Msg("rbac.AggregationRule")),
+    ]),
+    ("rbac.PolicyRule", &[
+        r(1, "verbs", Str), r(2, "apiGroups", Str), r(3, "resources", Str), r(4, "resourceNames", Str), r(5, "nonResourceURLs", Str),
+    ]),
+    ("rbac.AggregationRule", &[r(1, "clusterRoleSelectors", Msg("meta.LabelSelector"))]),
+    ("rbac.RoleBinding", &[
+        f(1, "metadata", Msg("meta.ObjectMeta")), r(2, "subjects", Msg("rbac.Subject")), f(3, "roleRef", Msg("rbac.RoleRef")),
+    ]),
+    ("rbac.Subject", &[f(1, "kind", Str), f(2, "apiGroup", Str), f(3, "name", Str), f(4, "namespace", Str)]),
+    // apiGroup has no omitempty upstream: an empty group ("" for core) is kept.
+    ("rbac.RoleRef", &[p(1, "apiGroup", Str), f(2, "kind", Str), f(3, "name", Str)]),
+    ("core.ResourceQuota", &[
+        f(1, "metadata", Msg("meta.ObjectMeta")), f(2, "spec", Msg("core.ResourceQuotaSpec")), f(3, "status", Msg("core.ResourceQuotaStatus")),
+    ]),
+    ("core.ResourceQuotaSpec", &[f(1, "hard", MapMsg("resource.Quantity")), r(2, "scopes", Str), f(3, "scopeSelector", Msg("core.ScopeSelector"))]),
+    ("core.ResourceQuotaStatus", &[f(1, "hard", MapMsg("resource.Quantity")), f(2, "used", MapMsg("resource.Quantity"))]),
+    // value has no omitempty upstream: 0 is a real priority.
+    ("scheduling.PriorityClass", &[
+        f(1, "metadata", Msg("meta.ObjectMeta")), p(2, "value", I32), f(3, "globalDefault", Bool), f(4, "description", Str),
+        p(5, "preemptionPolicy", Str),
+    ]),
     ("meta.Requirement", &[f(1, "key", Str), f(2, "operator", Str), r(3, "values", Str)]),
     ("core.ConfigMap", &[
         f(1, "metadata", Msg("meta.ObjectMeta")), f(2, "data", MapStr), f(3, "binaryData", MapBytes), p(4, "immutable", Bool),
@@ -260,6 +284,12 @@ pub static ROOTS: &[(&str, &str, &str)] = &[
     ("apps/v1", "Deployment", "apps.Deployment"),
     ("batch/v1", "Job", "batch.Job"),
     ("batch/v1", "CronJob", "batch.CronJob"),
+    ("v1", "ResourceQuota", "core.ResourceQuota"),
+    ("rbac.authorization.k8s.io/v1", "Role", "rbac.Role"),
+    ("rbac.authorization.k8s.io/v1", "ClusterRole", "rbac.ClusterRole"),
+    ("rbac.authorization.k8s.io/v1", "RoleBinding", "rbac.RoleBinding"),
+    ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding", "rbac.RoleBinding"),
+    ("scheduling.k8s.io/v1", "PriorityClass", "scheduling.PriorityClass"),
     ("authentication.k8s.io/v1", "SelfSubjectReview", "authentication.SelfSubjectReview"),
     ("authorization.k8s.io/v1", "SelfSubjectAccessReview", "authorization.SelfSubjectAccessReview"),
 ];
