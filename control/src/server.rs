@@ -113,7 +113,7 @@ pub async fn start(cfg: ServerConfig) -> Result<Running, ServerError> {
     let admin = ca.load_or_issue("client-admin", &admin_spec)?;
 
     let store = Arc::new(SqliteStore::open(&cfg.data_dir.join("db").join("state.db"))?);
-    let api = ApiServer::new(store.clone());
+    let api = ApiServer::new(store.clone()).await.map_err(|e| ServerError::Bootstrap(e.message))?;
     api.bootstrap().await.map_err(|e| ServerError::Bootstrap(e.message))?;
 
     let resolver = Arc::new(SwappableCert(RwLock::new(Arc::new(certified_key(&serving)?))));

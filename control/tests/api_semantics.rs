@@ -28,7 +28,7 @@ impl Drop for Fixture {
 async fn fixture() -> Fixture {
     let dir = std::env::temp_dir().join(format!("coracle-api-{}", uuid::Uuid::new_v4()));
     let store = Arc::new(SqliteStore::open(&dir.join("state.db")).expect("store"));
-    let api = ApiServer::new(store.clone());
+    let api = ApiServer::new(store.clone()).await.expect("api server");
     api.bootstrap().await.expect("bootstrap");
     Fixture { api, store, dir }
 }

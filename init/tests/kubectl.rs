@@ -241,10 +241,17 @@ fn bad_input_is_rejected_with_a_clear_status_and_changes_nothing() {
     let unknown = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: strict}\ndata: {a: b}\nbogus: 1\n";
     let err = s.fails(&["create", "-f", "-"], Some(unknown));
     assert!(err.contains("unknown field \"bogus\""), "{err}");
-    // Without strict validation the unknown field is dropped, as upstream does.
-    s.ok_stdin(&["create", "--validate=false", "-f", "-"], unknown);
+    // Without strict validation the unknown field is dropped, as upstream
+    // does; --validate=warn says so.
+    let out = s.kubectl_stdin(&["create", "--validate=warn", "-f", "-"], Some(unknown));
+    assert!(out.status.success());
+    let warned = String::from_utf8_lossy(&out.stderr);
+    assert!(warned.contains("unknown field \"bogus\""), "{warned}");
     let stored = s.ok(&["get", "cm", "strict", "-o", "json"]);
     assert!(!stored.contains("bogus"), "{stored}");
+    s.ok(&["delete", "cm", "strict"]);
+    s.ok_stdin(&["create", "--validate=false", "-f", "-"], unknown);
+    assert!(!s.ok(&["get", "cm", "strict", "-o", "json"]).contains("bogus"));
     s.ok(&["delete", "cm", "strict"]);
     let badname = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: Not_Valid}\n";
     let err = s.fails(&["create", "-f", "-"], Some(badname));

@@ -27,9 +27,23 @@ use http_body_util::{combinators::BoxBody, BodyExt, Full};
 use request::{Query, ResourceRequest, Route};
 use serde_json::{json, Value};
 use status::ApiError;
+use std::cell::RefCell;
 use std::sync::{Arc, RwLock};
 
 pub type Body = BoxBody<Bytes, std::io::Error>;
+
+tokio::task_local! {
+    /// Warnings for the client collected while a request is handled.
+    static WARNINGS: RefCell<Vec<String>>;
+}
+
+/// Add a warning to the response of the request being handled (shown by
+/// kubectl as `Warning: ...`). Outside a request it is only logged.
+pub fn warn(message: String) {
+    if WARNINGS.try_with(|w| w.borrow_mut().push(message.clone())).is_err() {
+        tracing::warn!(message, "warning outside a request");
+    }
+}
 
 /// Who is asking, as authentication found them.
 #[derive(Debug, Clone, PartialEq)]
@@ -83,10 +97,12 @@ pub fn error_response(e: &ApiError) -> Response<Body> {
 }
 
 impl ApiServer {
-    pub fn new(store: Arc<dyn Store>) -> Arc<Self> {
+    /// Serve the built-in resources and the custom ones `store` defines.
+    pub async fn new(store: Arc<dyn Store>) -> Result<Arc<Self>, ApiError> {
         let registry = Registry::new();
+        registry.set_custom(custom_resources(&*store).await?);
         let openapi = Arc::new(crate::openapi::build(&registry.table().resources));
-        Arc::new(Self { store, registry, openapi: RwLock::new(openapi) })
+        Ok(Arc::new(Self { store, registry, openapi: RwLock::new(openapi) }))
     }
 
     pub fn openapi(&self) -> Arc<OpenApi> {
@@ -99,14 +115,7 @@ impl ApiServer {
     /// Rebuild the registry's custom part and the OpenAPI documents from
     /// the stored CRDs.
     pub async fn refresh_crds(&self) -> Result<(), ApiError> {
-        let list = self.store.list("/apiextensions.k8s.io/customresourcedefinitions/", None, None).await?;
-        let mut custom = Vec::new();
-        for kv in list.items {
-            if let Ok(crd) = serde_json::from_slice::<Value>(&kv.value) {
-                custom.extend(write::crd_resources(&crd));
-            }
-        }
-        self.registry.set_custom(custom);
+        self.registry.set_custom(custom_resources(&*self.store).await?);
         let openapi = Arc::new(crate::openapi::build(&self.registry.table().resources));
         match self.openapi.write() {
             Ok(mut o) => *o = openapi,
@@ -117,7 +126,6 @@ impl ApiServer {
 
     /// Create the namespaces every cluster has.
     pub async fn bootstrap(&self) -> Result<(), ApiError> {
-        self.refresh_crds().await?;
         let table = self.registry.table();
         let Some(ns) = table.get("", "v1", "namespaces") else { return Ok(()) };
         for name in ["default", "kube-system", "kube-public", "kube-node-lease"] {
@@ -135,7 +143,13 @@ impl ApiServer {
 
     /// Answer one request. `call.user` is the authenticated user.
     pub async fn handle(self: &Arc<Self>, path: &str, call: Call) -> Response<Body> {
-        match self.dispatch(path, &call).await {
+        let (result, warnings) = WARNINGS
+            .scope(RefCell::new(Vec::new()), async {
+                let result = self.dispatch(path, &call).await;
+                (result, WARNINGS.with(|w| w.take()))
+            })
+            .await;
+        let mut resp = match result {
             Ok(resp) => resp,
             Err(e) => {
                 if e.code >= 500 {
@@ -143,7 +157,15 @@ impl ApiServer {
                 }
                 error_response(&e)
             }
+        };
+        for w in warnings {
+            // RFC 7234 warn-code 299, as the Kubernetes API server sends them.
+            let text = format!("299 - {:?}", w);
+            if let Ok(v) = http::HeaderValue::from_str(&text) {
+                resp.headers_mut().append(http::header::WARNING, v);
+            }
         }
+        resp
     }
 
     async fn dispatch(self: &Arc<Self>, path: &str, call: &Call) -> Result<Response<Body>, ApiError> {
@@ -287,6 +309,17 @@ impl ApiServer {
             ))),
         }
     }
+}
+
+/// The resources the stored CustomResourceDefinitions serve.
+async fn custom_resources(store: &dyn Store) -> Result<Vec<Resource>, ApiError> {
+    let list = store.list("/apiextensions.k8s.io/customresourcedefinitions/", None, None).await?;
+    Ok(list
+        .items
+        .iter()
+        .filter_map(|kv| serde_json::from_slice::<Value>(&kv.value).ok())
+        .flat_map(|crd| write::crd_resources(&crd))
+        .collect())
 }
 
 /// RBAC lands with the ServiceAccount issue; until then only cluster admins

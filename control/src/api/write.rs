@@ -41,11 +41,13 @@ fn manager(query: &Query, user_agent: Option<&str>, default: &str) -> String {
 
 /// Field validation: type errors are always fatal; unknown fields are an
 /// error under `fieldValidation=Strict` (kubectl's default) and are
-/// dropped, as decoding into the Go type does upstream, under Warn/Ignore.
+/// dropped, as decoding into the Go type does upstream, otherwise: with a
+/// warning under Warn (the server default), silently under Ignore.
 fn check_fields(server: &ApiServer, res: &Resource, obj: &mut Value, query: &Query) -> Result<(), ApiError> {
-    let strict = match query.get("fieldValidation") {
-        None | Some("Warn") | Some("Ignore") => false,
-        Some("Strict") => true,
+    let (strict, warn) = match query.get("fieldValidation") {
+        None | Some("Warn") => (false, true),
+        Some("Ignore") => (false, false),
+        Some("Strict") => (true, false),
         Some(v) => {
             return Err(ApiError::bad_request(format!(
                 "fieldValidation parameter unsupported: {v}. Valid values are \"Ignore\", \"Warn\", \"Strict\""
@@ -76,8 +78,10 @@ fn check_fields(server: &ApiServer, res: &Resource, obj: &mut Value, query: &Que
     if strict && !unknown.is_empty() {
         return Err(ApiError::bad_request(crate::schema::strict::strict_decoding_message(&unknown)));
     }
-    if !unknown.is_empty() {
-        tracing::info!(kind = %res.kind, fields = ?unknown, "unknown fields dropped");
+    if warn {
+        for field in &unknown {
+            super::warn(format!("unknown field {field:?}"));
+        }
     }
     Ok(())
 }
