@@ -31,12 +31,16 @@ use std::sync::Arc;
 pub use crd::definition_name as crd_definition_name;
 
 /// Everything OpenAPI for one registry snapshot.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct OpenApi {
     /// All definitions, references written `#/definitions/NAME`, with the
     /// Kubernetes extensions applied.
     pub defs: Definitions,
-    v2: bytes::Bytes,
+    /// The swagger 2.0 document is built on first request: kubectl asks for
+    /// it only as protobuf (406 here) and uses v3, so most servers never
+    /// pay for it.
+    paths: Vec<operations::PathItem>,
+    v2: std::sync::OnceLock<bytes::Bytes>,
     v3: BTreeMap<String, v3::Document>,
 }
 
@@ -45,15 +49,14 @@ pub fn build(resources: &[Arc<Resource>]) -> OpenApi {
     let mut defs = definitions::collect(resources);
     extensions::apply(&mut defs);
     let paths = operations::paths(resources);
-    let v2 = bytes::Bytes::from(serde_json::to_vec(&v2::document(&defs, &paths)).unwrap_or_default());
     let v3 = v3::documents(&defs, &paths);
-    OpenApi { defs, v2, v3 }
+    OpenApi { defs, paths, v2: std::sync::OnceLock::new(), v3 }
 }
 
 impl OpenApi {
     /// The swagger 2.0 document, serialized.
     pub fn v2_json(&self) -> &bytes::Bytes {
-        &self.v2
+        self.v2.get_or_init(|| bytes::Bytes::from(serde_json::to_vec(&v2::document(&self.defs, &self.paths)).unwrap_or_default()))
     }
 
     /// The `/openapi/v3` index: each group-version's document URL, with
@@ -77,7 +80,7 @@ impl OpenApi {
 
     /// The swagger 2.0 document, parsed (for tests and tools).
     pub fn v2(&self) -> Value {
-        serde_json::from_slice(&self.v2).unwrap_or(Value::Null)
+        serde_json::from_slice(self.v2_json()).unwrap_or(Value::Null)
     }
 
     /// A group-version's OpenAPI v3 document, parsed (for tests and tools).
