@@ -43,6 +43,11 @@ pub fn message(name: &str, buf: &[u8], depth: usize) -> Result<Value, ProtoError
             .ok_or_else(|| ProtoError::UnknownField { message: name.to_string(), number })?;
         let value = scalar(name, field, payload, depth)?;
         match field.kind {
+            Kind::Inline(_) => {
+                if let Value::Object(inner) = value {
+                    out.extend(inner);
+                }
+            }
             Kind::MapStr | Kind::MapBytes | Kind::MapMsg(_) => {
                 let (k, v) = map_entry(name, field, payload, depth)?;
                 let slot = out.entry(field.json).or_insert_with(|| json!({}));
@@ -84,7 +89,7 @@ fn scalar(msg: &str, field: &Field, p: Payload<'_>, depth: usize) -> Result<Valu
         Kind::Bool => json!(varint(msg, field, p)? != 0),
         Kind::I32 => json!(varint(msg, field, p)? as i32),
         Kind::I64 => json!(varint(msg, field, p)? as i64),
-        Kind::Msg(inner) => message(inner, bytes(msg, field, p)?, depth + 1)?,
+        Kind::Msg(inner) | Kind::Inline(inner) => message(inner, bytes(msg, field, p)?, depth + 1)?,
         Kind::Time => time(bytes(msg, field, p)?)?,
         Kind::IntOrString => int_or_string(bytes(msg, field, p)?)?,
         Kind::FieldsV1 => fields_v1(bytes(msg, field, p)?)?,
@@ -421,6 +426,63 @@ mod tests {
     }
 
     #[test]
+    fn ingress_inlines_its_rule_value_and_pdb_keeps_pointer_zeros() {
+        use k8s_pb::api::networking::v1 as net;
+        use k8s_pb::api::policy::v1 as policy;
+        use k8s_pb::apimachinery::pkg::util::intstr::IntOrString;
+        let ing = net::Ingress {
+            metadata: Some(meta::ObjectMeta { name: Some("web".into()), ..Default::default() }),
+            spec: Some(net::IngressSpec {
+                ingress_class_name: Some("traefik".into()),
+                rules: vec![net::IngressRule {
+                    host: Some("example.com".into()),
+                    ingress_rule_value: Some(net::IngressRuleValue {
+                        http: Some(net::HttpIngressRuleValue {
+                            paths: vec![net::HttpIngressPath {
+                                path: Some("/".into()),
+                                path_type: Some("Prefix".into()),
+                                backend: Some(net::IngressBackend {
+                                    service: Some(net::IngressServiceBackend { name: Some("web".into()), port: Some(net::ServiceBackendPort { name: Some(String::new()), number: Some(80) }) }),
+                                    resource: None,
+                                }),
+                            }],
+                        }),
+                    }),
+                }],
+                tls: vec![net::IngressTls { hosts: vec!["example.com".into()], secret_name: Some("cert".into()) }],
+                ..Default::default()
+            }),
+            status: None,
+        };
+        let got = decode_object(&envelope("networking.k8s.io/v1", "Ingress", ing.encode_to_vec())).expect("decode");
+        assert_eq!(
+            got["spec"],
+            json!({
+                "tls": [{"hosts": ["example.com"], "secretName": "cert"}],
+                "rules": [{"host": "example.com", "http": {"paths": [{"path": "/", "backend": {"service": {"name": "web", "port": {"number": 80}}}, "pathType": "Prefix"}]}}],
+                "ingressClassName": "traefik",
+            })
+        );
+        let pdb = policy::PodDisruptionBudget {
+            metadata: Some(meta::ObjectMeta { name: Some("p".into()), ..Default::default() }),
+            spec: Some(policy::PodDisruptionBudgetSpec {
+                max_unavailable: Some(IntOrString { r#type: Some(0), int_val: Some(0), str_val: None }),
+                selector: Some(meta::LabelSelector { match_labels: [("app".to_string(), "d".to_string())].into(), match_expressions: vec![] }),
+                ..Default::default()
+            }),
+            status: Some(policy::PodDisruptionBudgetStatus { disruptions_allowed: Some(0), ..Default::default() }),
+        };
+        let got = decode_object(&envelope("policy/v1", "PodDisruptionBudget", pdb.encode_to_vec())).expect("decode");
+        assert_eq!(got["spec"], json!({"selector": {"matchLabels": {"app": "d"}}, "maxUnavailable": 0}));
+        let eviction = policy::Eviction {
+            metadata: Some(meta::ObjectMeta { name: Some("pod-1".into()), ..Default::default() }),
+            delete_options: Some(meta::DeleteOptions { grace_period_seconds: Some(5), ..Default::default() }),
+        };
+        let got = decode_object(&envelope("policy/v1", "Eviction", eviction.encode_to_vec())).expect("decode");
+        assert_eq!(got["deleteOptions"], json!({"gracePeriodSeconds": 5}));
+    }
+
+    #[test]
     fn delete_options_in_any_group_version() {
         let opts = meta::DeleteOptions {
             grace_period_seconds: Some(0),
@@ -453,6 +515,13 @@ mod tests {
         assert!(err.to_string().contains("31"), "{err}");
         let err = decode_object(&envelope("apps/v1", "StatefulSet", Vec::new())).expect_err("unsupported kind");
         assert!(err.to_string().contains("apps/v1 StatefulSet"), "{err}");
+        // A nested message without a table is named too.
+        let pod = core::Pod {
+            spec: Some(core::PodSpec { volumes: vec![core::Volume { name: Some("v".into()), ..Default::default() }], ..Default::default() }),
+            ..Default::default()
+        };
+        let err = decode_object(&envelope("v1", "Pod", pod.encode_to_vec())).expect_err("volume");
+        assert!(err.to_string().contains("protobuf encoding of core.Volume is not supported"), "{err}");
     }
 }
 

@@ -23,6 +23,8 @@ pub enum Kind {
     IntOrString,
     /// meta/v1 FieldsV1: raw JSON bytes → object
     FieldsV1,
+    /// A message whose fields JSON inlines into the parent (`json:",inline"`).
+    Inline(&'static str),
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -195,6 +197,40 @@ pub static MESSAGES: &[(&str, &[Field])] = &[
         f(1, "metadata", Msg("meta.ObjectMeta")), p(2, "value", I32), f(3, "globalDefault", Bool), f(4, "description", Str),
         p(5, "preemptionPolicy", Str),
     ]),
+    ("policy.Eviction", &[f(1, "metadata", Msg("meta.ObjectMeta")), f(2, "deleteOptions", Msg("meta.DeleteOptions"))]),
+    ("policy.PodDisruptionBudget", &[
+        f(1, "metadata", Msg("meta.ObjectMeta")), f(2, "spec", Msg("policy.PodDisruptionBudgetSpec")),
+        f(3, "status", Msg("policy.PodDisruptionBudgetStatus")),
+    ]),
+    ("policy.PodDisruptionBudgetSpec", &[
+        p(1, "minAvailable", IntOrString), f(2, "selector", Msg("meta.LabelSelector")), p(3, "maxUnavailable", IntOrString),
+        p(4, "unhealthyPodEvictionPolicy", Str),
+    ]),
+    ("policy.PodDisruptionBudgetStatus", &[
+        f(1, "observedGeneration", I64), f(2, "disruptedPods", MapMsg("meta.Time")), f(3, "disruptionsAllowed", I32),
+        f(4, "currentHealthy", I32), f(5, "desiredHealthy", I32), f(6, "expectedPods", I32), r(7, "conditions", Msg("meta.Condition")),
+    ]),
+    ("networking.Ingress", &[
+        f(1, "metadata", Msg("meta.ObjectMeta")), f(2, "spec", Msg("networking.IngressSpec")), f(3, "status", Msg("networking.IngressStatus")),
+    ]),
+    ("networking.IngressSpec", &[
+        f(1, "defaultBackend", Msg("networking.IngressBackend")), r(2, "tls", Msg("networking.IngressTLS")),
+        r(3, "rules", Msg("networking.IngressRule")), p(4, "ingressClassName", Str),
+    ]),
+    ("networking.IngressBackend", &[
+        f(3, "resource", Msg("core.TypedLocalObjectReference")), f(4, "service", Msg("networking.IngressServiceBackend")),
+    ]),
+    ("networking.IngressServiceBackend", &[f(1, "name", Str), f(2, "port", Msg("networking.ServiceBackendPort"))]),
+    ("networking.ServiceBackendPort", &[f(1, "name", Str), f(2, "number", I32)]),
+    ("networking.IngressTLS", &[r(1, "hosts", Str), f(2, "secretName", Str)]),
+    ("networking.IngressRule", &[f(1, "host", Str), f(2, "ingressRuleValue", Inline("networking.IngressRuleValue"))]),
+    ("networking.IngressRuleValue", &[f(1, "http", Msg("networking.HTTPIngressRuleValue"))]),
+    ("networking.HTTPIngressRuleValue", &[r(1, "paths", Msg("networking.HTTPIngressPath"))]),
+    ("networking.HTTPIngressPath", &[f(1, "path", Str), f(2, "backend", Msg("networking.IngressBackend")), p(3, "pathType", Str)]),
+    ("networking.IngressStatus", &[f(1, "loadBalancer", Msg("networking.IngressLoadBalancerStatus"))]),
+    ("networking.IngressLoadBalancerStatus", &[r(1, "ingress", Msg("networking.IngressLoadBalancerIngress"))]),
+    ("networking.IngressLoadBalancerIngress", &[f(1, "ip", Str), f(2, "hostname", Str), r(4, "ports", Msg("core.PortStatus"))]),
+    ("core.TypedLocalObjectReference", &[p(1, "apiGroup", Str), f(2, "kind", Str), f(3, "name", Str)]),
     ("meta.Requirement", &[f(1, "key", Str), f(2, "operator", Str), r(3, "values", Str)]),
     ("core.ConfigMap", &[
         f(1, "metadata", Msg("meta.ObjectMeta")), f(2, "data", MapStr), f(3, "binaryData", MapBytes), p(4, "immutable", Bool),
@@ -290,6 +326,9 @@ pub static ROOTS: &[(&str, &str, &str)] = &[
     ("rbac.authorization.k8s.io/v1", "RoleBinding", "rbac.RoleBinding"),
     ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding", "rbac.RoleBinding"),
     ("scheduling.k8s.io/v1", "PriorityClass", "scheduling.PriorityClass"),
+    ("policy/v1", "Eviction", "policy.Eviction"),
+    ("policy/v1", "PodDisruptionBudget", "policy.PodDisruptionBudget"),
+    ("networking.k8s.io/v1", "Ingress", "networking.Ingress"),
     ("authentication.k8s.io/v1", "SelfSubjectReview", "authentication.SelfSubjectReview"),
     ("authorization.k8s.io/v1", "SelfSubjectAccessReview", "authorization.SelfSubjectAccessReview"),
 ];
