@@ -12,6 +12,8 @@ pub mod apply;
 pub mod openapi;
 pub mod table;
 pub mod field_error;
+pub mod goquote;
+pub mod json_eq;
 pub mod names;
 pub mod patch;
 pub mod selector;

@@ -7,7 +7,7 @@
 //! subresource; entries with an empty set are dropped.
 
 use super::fieldset::FieldSet;
-use super::path::go_quote;
+use crate::goquote::go_quote;
 use serde_json::{json, Map, Value};
 
 pub(crate) const APPLY: &str = "Apply";

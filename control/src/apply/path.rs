@@ -2,6 +2,7 @@
 //! form (`f:name`, `k:{...}`, `v:...`, `i:N`) and their human form
 //! (`.spec.containers[name="web"].image`), all as upstream renders them.
 
+use crate::goquote::go_quote;
 use serde_json::{Map, Value};
 use std::cmp::Ordering;
 use std::fmt;
@@ -292,28 +293,6 @@ fn go_float(f: f64, json: bool) -> String {
     } else {
         format!("{mantissa}e{sign}0{digits}")
     }
-}
-
-/// Go's `%q` of a string.
-pub fn go_quote(s: &str) -> String {
-    let mut out = String::from("\"");
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\u{7}' => out.push_str("\\a"),
-            '\u{8}' => out.push_str("\\b"),
-            '\u{c}' => out.push_str("\\f"),
-            '\u{b}' => out.push_str("\\v"),
-            c if (c as u32) < 0x20 || c as u32 == 0x7f => out.push_str(&format!("\\x{:02x}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
 }
 
 /// structured-merge-diff's `value.ToString`, used in key path elements.

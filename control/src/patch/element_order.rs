@@ -11,7 +11,7 @@
 //! apply, which always sends `$setElementOrder`, gets the order of the
 //! user's file, with elements injected by others kept near where they were.
 
-use super::value_eq::json_eq;
+use crate::json_eq::json_eq;
 use serde_json::Value;
 
 fn position(ids: &[Option<Value>], id: &Value) -> Option<usize> {

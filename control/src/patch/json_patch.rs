@@ -1,7 +1,7 @@
 //! RFC 6902 JSON patch (`application/json-patch+json`).
 
 use super::pointer::{self, array_index, quote, ArrayIndex};
-use super::value_eq::json_eq;
+use crate::json_eq::json_eq;
 use super::PatchError;
 use serde_json::Value;
 

@@ -23,7 +23,6 @@ pub mod meta;
 mod pointer;
 mod strategic;
 mod strategic_list;
-mod value_eq;
 
 pub use error::PatchError;
 pub use json_patch::json_patch;

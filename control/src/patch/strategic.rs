@@ -11,7 +11,7 @@
 
 use super::element_order::normalize;
 use super::list_kind::{list_kind, patch_strategies, ListKind};
-use super::value_eq::json_eq;
+use crate::json_eq::json_eq;
 use super::PatchError;
 use crate::schema::Definitions;
 use serde_json::{Map, Value};

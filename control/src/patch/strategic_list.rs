@@ -4,7 +4,7 @@
 use super::element_order::normalize;
 use super::list_kind::{list_kind, ListKind};
 use super::strategic::{describe, directive, Directive, Merger, PATCH_DIRECTIVE};
-use super::value_eq::json_eq;
+use crate::json_eq::json_eq;
 use super::PatchError;
 use serde_json::Value;
 

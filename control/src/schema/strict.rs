@@ -5,7 +5,7 @@
 //! reports (`spec.template.spec.containers[0].bad`). Duplicate fields are
 //! the JSON decoder's business, not this walker's.
 
-use super::json_type::go_quote;
+use crate::goquote::go_quote;
 use super::node::{Extra, Node};
 use super::path::{child, index};
 use super::Definitions;

@@ -17,8 +17,10 @@
 //! walker does not take [`super::Definitions`].
 
 use super::formats::valid_format;
+use crate::goquote::go_quote;
+use crate::json_eq::json_eq as json_equal;
 use super::json_type::{
-    declared_types, flag, go_number, go_quote, in_body, is_integral, json_equal, matches_type, type_error,
+    declared_types, flag, go_number, in_body, is_integral, matches_type, type_error,
 };
 use super::list_checks;
 use super::path::{child, index, join};
