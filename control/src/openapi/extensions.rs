@@ -44,15 +44,7 @@ const LIST_MAP_KEYS: &str = "x-kubernetes-list-map-keys";
 pub fn apply(defs: &mut Definitions) {
     annotate_definitions(defs);
     for meta in crate::patch::meta::BUILTIN_PATCH_META {
-        let Some(prop) = defs
-            .0
-            .get_mut(meta.definition)
-            .and_then(|d| d.get_mut("properties"))
-            .and_then(|p| p.get_mut(meta.property))
-            .and_then(Value::as_object_mut)
-        else {
-            continue;
-        };
+        let Some(prop) = meta.node_mut(defs) else { continue };
         if prop.get("type").and_then(Value::as_str) != Some("array") || prop.contains_key(LIST_TYPE) {
             continue;
         }

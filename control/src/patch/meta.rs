@@ -32,6 +32,17 @@ pub struct PatchMeta {
     pub merge_key: Option<&'static str>,
 }
 
+impl PatchMeta {
+    /// The property node this entry describes, if `defs` has it.
+    pub fn node_mut<'a>(&self, defs: &'a mut Definitions) -> Option<&'a mut serde_json::Map<String, Value>> {
+        defs.0
+            .get_mut(self.definition)
+            .and_then(|d| d.get_mut("properties"))
+            .and_then(|p| p.get_mut(self.property))
+            .and_then(Value::as_object_mut)
+    }
+}
+
 const fn keyed(definition: &'static str, property: &'static str, key: &'static str) -> PatchMeta {
     PatchMeta {
         definition,
@@ -153,15 +164,7 @@ pub fn patch_meta_for(definition: &str, property: &str) -> Option<&'static Patch
 pub fn annotate_definitions(defs: &mut Definitions) -> usize {
     let mut found = 0;
     for meta in BUILTIN_PATCH_META {
-        let Some(node) = defs
-            .0
-            .get_mut(meta.definition)
-            .and_then(|d| d.get_mut("properties"))
-            .and_then(|p| p.get_mut(meta.property))
-            .and_then(Value::as_object_mut)
-        else {
-            continue;
-        };
+        let Some(node) = meta.node_mut(defs) else { continue };
         found += 1;
         node.entry("x-kubernetes-patch-strategy")
             .or_insert_with(|| Value::String(meta.strategy.to_string()));
