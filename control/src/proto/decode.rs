@@ -90,7 +90,8 @@ fn scalar(msg: &str, field: &Field, p: Payload<'_>, depth: usize) -> Result<Valu
         Kind::I32 => json!(varint(msg, field, p)? as i32),
         Kind::I64 => json!(varint(msg, field, p)? as i64),
         Kind::Msg(inner) | Kind::Inline(inner) => message(inner, bytes(msg, field, p)?, depth + 1)?,
-        Kind::Time => time(bytes(msg, field, p)?)?,
+        Kind::Time => time(bytes(msg, field, p)?, false)?,
+        Kind::MicroTime => time(bytes(msg, field, p)?, true)?,
         Kind::IntOrString => int_or_string(bytes(msg, field, p)?)?,
         Kind::FieldsV1 => fields_v1(bytes(msg, field, p)?)?,
         // Maps are handled entry by entry by the caller.
@@ -132,7 +133,7 @@ fn map_entry(msg: &str, field: &Field, p: Payload<'_>, depth: usize) -> Result<(
     Ok((key, value))
 }
 
-fn time(buf: &[u8]) -> Result<Value, ProtoError> {
+fn time(buf: &[u8], micro: bool) -> Result<Value, ProtoError> {
     let (mut seconds, mut nanos) = (0i64, 0i32);
     let mut r = Reader::new(buf);
     while let Some((n, p)) = r.field()? {
@@ -146,7 +147,8 @@ fn time(buf: &[u8]) -> Result<Value, ProtoError> {
         return Ok(Value::Null);
     }
     let t = jiff::Timestamp::new(seconds, nanos).map_err(|e| ProtoError::Malformed(format!("meta.Time: {e}")))?;
-    Ok(json!(t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()))
+    let format = if micro { "%Y-%m-%dT%H:%M:%S%.6fZ" } else { "%Y-%m-%dT%H:%M:%SZ" };
+    Ok(json!(t.strftime(format).to_string()))
 }
 
 fn int_or_string(buf: &[u8]) -> Result<Value, ProtoError> {
@@ -480,6 +482,53 @@ mod tests {
         };
         let got = decode_object(&envelope("policy/v1", "Eviction", eviction.encode_to_vec())).expect("decode");
         assert_eq!(got["deleteOptions"], json!({"gracePeriodSeconds": 5}));
+    }
+
+    #[test]
+    fn leases_and_events_of_go_controllers() {
+        use k8s_pb::api::coordination::v1 as coordination;
+        use k8s_pb::api::events::v1 as events;
+        let micro = |s, n| Some(meta::MicroTime { seconds: Some(s), nanos: Some(n) });
+        let lease = coordination::Lease {
+            metadata: Some(meta::ObjectMeta { name: Some("leader".into()), ..Default::default() }),
+            spec: Some(coordination::LeaseSpec {
+                holder_identity: Some("pod-a".into()),
+                lease_duration_seconds: Some(15),
+                renew_time: micro(1_700_000_000, 123_456_000),
+                lease_transitions: Some(0),
+                ..Default::default()
+            }),
+        };
+        let got = decode_object(&envelope("coordination.k8s.io/v1", "Lease", lease.encode_to_vec())).expect("decode");
+        assert_eq!(got["spec"], json!({"holderIdentity": "pod-a", "leaseDurationSeconds": 15, "renewTime": "2023-11-14T22:13:20.123456Z", "leaseTransitions": 0}));
+        let ev = core::Event {
+            metadata: Some(meta::ObjectMeta { name: Some("web.1".into()), ..Default::default() }),
+            involved_object: Some(core::ObjectReference { kind: Some("Pod".into()), name: Some("web".into()), ..Default::default() }),
+            reason: Some("Started".into()),
+            count: Some(1),
+            r#type: Some("Normal".into()),
+            first_timestamp: Some(meta::Time { seconds: Some(1_700_000_000), nanos: Some(0) }),
+            event_time: micro(0, 0),
+            source: Some(core::EventSource { component: Some("kubelet".into()), host: Some(String::new()) }),
+            ..Default::default()
+        };
+        let got = decode_object(&envelope("v1", "Event", ev.encode_to_vec())).expect("decode");
+        assert_eq!(got["involvedObject"], json!({"kind": "Pod", "name": "web"}));
+        assert_eq!(got["firstTimestamp"], "2023-11-14T22:13:20Z");
+        assert_eq!(got["source"], json!({"component": "kubelet"}));
+        assert!(got.get("eventTime").is_none(), "{got}");
+        let ev = events::Event {
+            metadata: Some(meta::ObjectMeta { name: Some("x".into()), ..Default::default() }),
+            event_time: micro(1_700_000_000, 5_000),
+            reporting_controller: Some("example.com/ctl".into()),
+            regarding: Some(core::ObjectReference { kind: Some("Node".into()), name: Some("n1".into()), ..Default::default() }),
+            note: Some("hello".into()),
+            r#type: Some("Warning".into()),
+            ..Default::default()
+        };
+        let got = decode_object(&envelope("events.k8s.io/v1", "Event", ev.encode_to_vec())).expect("decode");
+        assert_eq!(got["eventTime"], "2023-11-14T22:13:20.000005Z");
+        assert_eq!(got["regarding"], json!({"kind": "Node", "name": "n1"}));
     }
 
     #[test]

@@ -17,8 +17,10 @@ pub enum Kind {
     MapBytes,
     /// map<string, message>
     MapMsg(&'static str),
-    /// meta/v1 Time: {seconds, nanos} → RFC 3339 string
+    /// meta/v1 Time: {seconds, nanos} → RFC 3339 string, seconds
     Time,
+    /// meta/v1 MicroTime: the same message, printed with microseconds
+    MicroTime,
     /// util/intstr IntOrString → number or string
     IntOrString,
     /// meta/v1 FieldsV1: raw JSON bytes → object
@@ -231,6 +233,27 @@ pub static MESSAGES: &[(&str, &[Field])] = &[
     ("networking.IngressLoadBalancerStatus", &[r(1, "ingress", Msg("networking.IngressLoadBalancerIngress"))]),
     ("networking.IngressLoadBalancerIngress", &[f(1, "ip", Str), f(2, "hostname", Str), r(4, "ports", Msg("core.PortStatus"))]),
     ("core.TypedLocalObjectReference", &[p(1, "apiGroup", Str), f(2, "kind", Str), f(3, "name", Str)]),
+    ("coordination.Lease", &[f(1, "metadata", Msg("meta.ObjectMeta")), f(2, "spec", Msg("coordination.LeaseSpec"))]),
+    ("coordination.LeaseSpec", &[
+        p(1, "holderIdentity", Str), p(2, "leaseDurationSeconds", I32), f(3, "acquireTime", MicroTime), f(4, "renewTime", MicroTime),
+        p(5, "leaseTransitions", I32), p(6, "strategy", Str), p(7, "preferredHolder", Str),
+    ]),
+    ("core.Event", &[
+        f(1, "metadata", Msg("meta.ObjectMeta")), f(2, "involvedObject", Msg("core.ObjectReference")), f(3, "reason", Str),
+        f(4, "message", Str), f(5, "source", Msg("core.EventSource")), f(6, "firstTimestamp", Time), f(7, "lastTimestamp", Time),
+        f(8, "count", I32), f(9, "type", Str), f(10, "eventTime", MicroTime), f(11, "series", Msg("core.EventSeries")),
+        f(12, "action", Str), f(13, "related", Msg("core.ObjectReference")), f(14, "reportingComponent", Str),
+        f(15, "reportingInstance", Str),
+    ]),
+    ("core.EventSource", &[f(1, "component", Str), f(2, "host", Str)]),
+    ("core.EventSeries", &[f(1, "count", I32), f(2, "lastObservedTime", MicroTime)]),
+    ("events.Event", &[
+        f(1, "metadata", Msg("meta.ObjectMeta")), f(2, "eventTime", MicroTime), f(3, "series", Msg("core.EventSeries")),
+        f(4, "reportingController", Str), f(5, "reportingInstance", Str), f(6, "action", Str), f(7, "reason", Str),
+        f(8, "regarding", Msg("core.ObjectReference")), f(9, "related", Msg("core.ObjectReference")), f(10, "note", Str),
+        f(11, "type", Str), f(12, "deprecatedSource", Msg("core.EventSource")), f(13, "deprecatedFirstTimestamp", Time),
+        f(14, "deprecatedLastTimestamp", Time), f(15, "deprecatedCount", I32),
+    ]),
     ("meta.Requirement", &[f(1, "key", Str), f(2, "operator", Str), r(3, "values", Str)]),
     ("core.ConfigMap", &[
         f(1, "metadata", Msg("meta.ObjectMeta")), f(2, "data", MapStr), f(3, "binaryData", MapBytes), p(4, "immutable", Bool),
@@ -327,6 +350,9 @@ pub static ROOTS: &[(&str, &str, &str)] = &[
     ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding", "rbac.RoleBinding"),
     ("scheduling.k8s.io/v1", "PriorityClass", "scheduling.PriorityClass"),
     ("policy/v1", "Eviction", "policy.Eviction"),
+    ("coordination.k8s.io/v1", "Lease", "coordination.Lease"),
+    ("v1", "Event", "core.Event"),
+    ("events.k8s.io/v1", "Event", "events.Event"),
     ("policy/v1", "PodDisruptionBudget", "policy.PodDisruptionBudget"),
     ("networking.k8s.io/v1", "Ingress", "networking.Ingress"),
     ("authentication.k8s.io/v1", "SelfSubjectReview", "authentication.SelfSubjectReview"),
