@@ -22,7 +22,9 @@ pub fn decode(content_type: Option<&str>, body: &[u8]) -> Result<Value, ApiError
             serde_yaml::from_slice(body).map_err(|e| ApiError::bad_request(format!("the request body is not valid YAML: {e}")))?
         }
         crate::proto::CONTENT_TYPE => crate::proto::decode_object(body).map_err(|e| match e {
-            crate::proto::ProtoError::Unsupported(_) => ApiError::unsupported_media_type(e.to_string()),
+            crate::proto::ProtoError::Unsupported(_) | crate::proto::ProtoError::UnknownField { .. } => {
+                ApiError::unsupported_media_type(e.to_string())
+            }
             other => ApiError::bad_request(format!("the request body is not valid protobuf: {other}")),
         })?,
         _ => decode_json(body)?,

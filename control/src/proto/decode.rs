@@ -93,6 +93,7 @@ fn scalar(msg: &str, field: &Field, p: Payload<'_>, depth: usize) -> Result<Valu
         Kind::Time => time(bytes(msg, field, p)?, false)?,
         Kind::MicroTime => time(bytes(msg, field, p)?, true)?,
         Kind::IntOrString => int_or_string(bytes(msg, field, p)?)?,
+        Kind::Quantity => message("resource.Quantity", bytes(msg, field, p)?, depth + 1)?.get("string").cloned().unwrap_or(json!("0")),
         Kind::FieldsV1 => fields_v1(bytes(msg, field, p)?)?,
         // Maps are handled entry by entry by the caller.
         Kind::MapStr | Kind::MapBytes | Kind::MapMsg(_) => Value::Null,
@@ -532,6 +533,70 @@ mod tests {
     }
 
     #[test]
+    fn pod_spec_internals_and_stateful_set() {
+        use k8s_pb::api::apps::v1 as apps;
+        use k8s_pb::apimachinery::pkg::api::resource::Quantity;
+        use k8s_pb::apimachinery::pkg::util::intstr::IntOrString;
+        let lor = |n: &str| Some(core::LocalObjectReference { name: Some(n.into()) });
+        let port = |p: i32| Some(IntOrString { r#type: Some(0), int_val: Some(p), str_val: None });
+        let spec = core::PodSpec {
+            volumes: vec![
+                core::Volume { name: Some("cfg".into()), volume_source: Some(core::VolumeSource { config_map: Some(core::ConfigMapVolumeSource { local_object_reference: lor("app-config"), items: vec![core::KeyToPath { key: Some("a".into()), path: Some("a.conf".into()), mode: None }], default_mode: Some(0o644), optional: None }), ..Default::default() }) },
+                core::Volume { name: Some("tmp".into()), volume_source: Some(core::VolumeSource { empty_dir: Some(core::EmptyDirVolumeSource { medium: Some("Memory".into()), size_limit: Some(Quantity { string: Some("64Mi".into()) }) }), ..Default::default() }) },
+            ],
+            containers: vec![core::Container {
+                name: Some("app".into()),
+                image: Some("app:1".into()),
+                env: vec![core::EnvVar { name: Some("PW".into()), value: Some(String::new()), value_from: Some(core::EnvVarSource { secret_key_ref: Some(core::SecretKeySelector { local_object_reference: lor("db"), key: Some("password".into()), optional: Some(false) }), ..Default::default() }) }],
+                env_from: vec![core::EnvFromSource { prefix: Some(String::new()), config_map_ref: Some(core::ConfigMapEnvSource { local_object_reference: lor("app-env"), optional: None }), secret_ref: None }],
+                liveness_probe: Some(core::Probe { handler: Some(core::ProbeHandler { http_get: Some(core::HttpGetAction { path: Some("/healthz".into()), port: port(8080), scheme: Some("HTTP".into()), ..Default::default() }), ..Default::default() }), period_seconds: Some(10), initial_delay_seconds: Some(0), ..Default::default() }),
+                lifecycle: Some(core::Lifecycle { pre_stop: Some(core::LifecycleHandler { exec: Some(core::ExecAction { command: vec!["sleep".into(), "5".into()] }), ..Default::default() }), ..Default::default() }),
+                security_context: Some(core::SecurityContext { run_as_non_root: Some(true), run_as_user: Some(0), capabilities: Some(core::Capabilities { add: vec![], drop: vec!["ALL".into()] }), ..Default::default() }),
+                volume_mounts: vec![core::VolumeMount { name: Some("cfg".into()), mount_path: Some("/etc/app".into()), read_only: Some(true), ..Default::default() }],
+                ..Default::default()
+            }],
+            tolerations: vec![core::Toleration { key: Some("node-role.kubernetes.io/control-plane".into()), operator: Some("Exists".into()), effect: Some("NoSchedule".into()), value: Some(String::new()), toleration_seconds: None }],
+            affinity: Some(core::Affinity { pod_anti_affinity: Some(core::PodAntiAffinity { required_during_scheduling_ignored_during_execution: vec![core::PodAffinityTerm { topology_key: Some("kubernetes.io/hostname".into()), label_selector: Some(meta::LabelSelector { match_labels: [("app".to_string(), "db".to_string())].into(), match_expressions: vec![] }), ..Default::default() }], preferred_during_scheduling_ignored_during_execution: vec![] }), ..Default::default() }),
+            security_context: Some(core::PodSecurityContext { fs_group: Some(2000), supplemental_groups: vec![1, 2], ..Default::default() }),
+            ..Default::default()
+        };
+        let sts = apps::StatefulSet {
+            metadata: Some(meta::ObjectMeta { name: Some("db".into()), ..Default::default() }),
+            spec: Some(apps::StatefulSetSpec {
+                replicas: Some(3),
+                service_name: Some("db".into()),
+                template: Some(core::PodTemplateSpec { metadata: None, spec: Some(spec) }),
+                volume_claim_templates: vec![core::PersistentVolumeClaim {
+                    metadata: Some(meta::ObjectMeta { name: Some("data".into()), ..Default::default() }),
+                    spec: Some(core::PersistentVolumeClaimSpec { access_modes: vec!["ReadWriteOnce".into()], resources: Some(core::VolumeResourceRequirements { requests: [("storage".to_string(), Quantity { string: Some("1Gi".into()) })].into(), ..Default::default() }), ..Default::default() }),
+                    status: Some(core::PersistentVolumeClaimStatus { phase: Some(String::new()), ..Default::default() }),
+                }],
+                update_strategy: Some(apps::StatefulSetUpdateStrategy { r#type: Some("RollingUpdate".into()), rolling_update: Some(apps::RollingUpdateStatefulSetStrategy { partition: Some(0), max_unavailable: None }) }),
+                ..Default::default()
+            }),
+            status: Some(apps::StatefulSetStatus::default()),
+        };
+        let got = decode_object(&envelope("apps/v1", "StatefulSet", sts.encode_to_vec())).expect("decode");
+        let pod = &got["spec"]["template"]["spec"];
+        assert_eq!(pod["volumes"], json!([
+            {"name": "cfg", "configMap": {"name": "app-config", "items": [{"key": "a", "path": "a.conf"}], "defaultMode": 420}},
+            {"name": "tmp", "emptyDir": {"medium": "Memory", "sizeLimit": "64Mi"}},
+        ]));
+        let c = &pod["containers"][0];
+        assert_eq!(c["env"], json!([{"name": "PW", "valueFrom": {"secretKeyRef": {"name": "db", "key": "password", "optional": false}}}]));
+        assert_eq!(c["envFrom"], json!([{"configMapRef": {"name": "app-env"}}]));
+        assert_eq!(c["livenessProbe"], json!({"httpGet": {"path": "/healthz", "port": 8080, "scheme": "HTTP"}, "periodSeconds": 10}));
+        assert_eq!(c["lifecycle"], json!({"preStop": {"exec": {"command": ["sleep", "5"]}}}));
+        assert_eq!(c["securityContext"], json!({"capabilities": {"drop": ["ALL"]}, "runAsUser": 0, "runAsNonRoot": true}));
+        assert_eq!(c["volumeMounts"], json!([{"name": "cfg", "readOnly": true, "mountPath": "/etc/app"}]));
+        assert_eq!(pod["tolerations"], json!([{"key": "node-role.kubernetes.io/control-plane", "operator": "Exists", "effect": "NoSchedule"}]));
+        assert_eq!(pod["affinity"], json!({"podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [{"labelSelector": {"matchLabels": {"app": "db"}}, "topologyKey": "kubernetes.io/hostname"}]}}));
+        assert_eq!(pod["securityContext"], json!({"supplementalGroups": [1, 2], "fsGroup": 2000}));
+        assert_eq!(got["spec"]["volumeClaimTemplates"], json!([{"metadata": {"name": "data"}, "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}, "status": {}}]));
+        assert_eq!(got["spec"]["updateStrategy"], json!({"type": "RollingUpdate", "rollingUpdate": {"partition": 0}}));
+    }
+
+    #[test]
     fn delete_options_in_any_group_version() {
         let opts = meta::DeleteOptions {
             grace_period_seconds: Some(0),
@@ -562,15 +627,15 @@ mod tests {
         raw.extend([0xf8, 0x01, 0x01]); // field 31, varint 1
         let err = decode_object(&envelope("v1", "ConfigMap", raw)).expect_err("unknown field");
         assert!(err.to_string().contains("31"), "{err}");
-        let err = decode_object(&envelope("apps/v1", "StatefulSet", Vec::new())).expect_err("unsupported kind");
-        assert!(err.to_string().contains("apps/v1 StatefulSet"), "{err}");
+        let err = decode_object(&envelope("storage.k8s.io/v1", "StorageClass", Vec::new())).expect_err("unsupported kind");
+        assert!(err.to_string().contains("storage.k8s.io/v1 StorageClass"), "{err}");
         // A nested message without a table is named too.
         let pod = core::Pod {
-            spec: Some(core::PodSpec { volumes: vec![core::Volume { name: Some("v".into()), ..Default::default() }], ..Default::default() }),
+            spec: Some(core::PodSpec { volumes: vec![core::Volume { name: Some("v".into()), volume_source: Some(core::VolumeSource { nfs: Some(core::NfsVolumeSource::default()), ..Default::default() }) }], ..Default::default() }),
             ..Default::default()
         };
-        let err = decode_object(&envelope("v1", "Pod", pod.encode_to_vec())).expect_err("volume");
-        assert!(err.to_string().contains("protobuf encoding of core.Volume is not supported"), "{err}");
+        let err = decode_object(&envelope("v1", "Pod", pod.encode_to_vec())).expect_err("nfs volume");
+        assert!(err.to_string().contains("protobuf field 7 of core.VolumeSource is not supported"), "{err}");
     }
 }
 

@@ -27,6 +27,8 @@ pub enum Kind {
     FieldsV1,
     /// A message whose fields JSON inlines into the parent (`json:",inline"`).
     Inline(&'static str),
+    /// api/resource Quantity: its one string field → the string
+    Quantity,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -254,6 +256,180 @@ pub static MESSAGES: &[(&str, &[Field])] = &[
         f(11, "type", Str), f(12, "deprecatedSource", Msg("core.EventSource")), f(13, "deprecatedFirstTimestamp", Time),
         f(14, "deprecatedLastTimestamp", Time), f(15, "deprecatedCount", I32),
     ]),
+    // Pod spec internals.
+    ("core.Volume", &[f(1, "name", Str), f(2, "volumeSource", Inline("core.VolumeSource"))]),
+    ("core.VolumeSource", &[
+        f(1, "hostPath", Msg("core.HostPathVolumeSource")), f(2, "emptyDir", Msg("core.EmptyDirVolumeSource")),
+        f(6, "secret", Msg("core.SecretVolumeSource")), f(10, "persistentVolumeClaim", Msg("core.PersistentVolumeClaimVolumeSource")),
+        f(16, "downwardAPI", Msg("core.DownwardAPIVolumeSource")), f(19, "configMap", Msg("core.ConfigMapVolumeSource")),
+        f(26, "projected", Msg("core.ProjectedVolumeSource")),
+    ]),
+    ("core.HostPathVolumeSource", &[f(1, "path", Str), p(2, "type", Str)]),
+    ("core.EmptyDirVolumeSource", &[f(1, "medium", Str), p(2, "sizeLimit", Quantity)]),
+    ("core.SecretVolumeSource", &[f(1, "secretName", Str), r(2, "items", Msg("core.KeyToPath")), p(3, "defaultMode", I32), p(4, "optional", Bool)]),
+    ("core.ConfigMapVolumeSource", &[f(1, "localObjectReference", Inline("core.LocalObjectReference")), r(2, "items", Msg("core.KeyToPath")), p(3, "defaultMode", I32), p(4, "optional", Bool)]),
+    ("core.PersistentVolumeClaimVolumeSource", &[f(1, "claimName", Str), f(2, "readOnly", Bool)]),
+    ("core.ProjectedVolumeSource", &[r(1, "sources", Msg("core.VolumeProjection")), p(2, "defaultMode", I32)]),
+    ("core.VolumeProjection", &[
+        f(1, "secret", Msg("core.SecretProjection")), f(2, "downwardAPI", Msg("core.DownwardAPIProjection")),
+        f(3, "configMap", Msg("core.ConfigMapProjection")), f(4, "serviceAccountToken", Msg("core.ServiceAccountTokenProjection")),
+    ]),
+    ("core.SecretProjection", &[f(1, "localObjectReference", Inline("core.LocalObjectReference")), r(2, "items", Msg("core.KeyToPath")), p(4, "optional", Bool)]),
+    ("core.ConfigMapProjection", &[f(1, "localObjectReference", Inline("core.LocalObjectReference")), r(2, "items", Msg("core.KeyToPath")), p(4, "optional", Bool)]),
+    ("core.ServiceAccountTokenProjection", &[f(1, "audience", Str), p(2, "expirationSeconds", I64), f(3, "path", Str)]),
+    ("core.DownwardAPIProjection", &[r(1, "items", Msg("core.DownwardAPIVolumeFile"))]),
+    ("core.DownwardAPIVolumeSource", &[r(1, "items", Msg("core.DownwardAPIVolumeFile")), p(2, "defaultMode", I32)]),
+    ("core.DownwardAPIVolumeFile", &[
+        f(1, "path", Str), f(2, "fieldRef", Msg("core.ObjectFieldSelector")), f(3, "resourceFieldRef", Msg("core.ResourceFieldSelector")),
+        p(4, "mode", I32),
+    ]),
+    ("core.KeyToPath", &[f(1, "key", Str), f(2, "path", Str), p(3, "mode", I32)]),
+    ("core.ObjectFieldSelector", &[f(1, "apiVersion", Str), f(2, "fieldPath", Str)]),
+    ("core.ResourceFieldSelector", &[f(1, "containerName", Str), f(2, "resource", Str), f(3, "divisor", Quantity)]),
+    ("core.Probe", &[
+        f(1, "handler", Inline("core.ProbeHandler")), f(2, "initialDelaySeconds", I32), f(3, "timeoutSeconds", I32),
+        f(4, "periodSeconds", I32), f(5, "successThreshold", I32), f(6, "failureThreshold", I32),
+        p(7, "terminationGracePeriodSeconds", I64),
+    ]),
+    ("core.ProbeHandler", &[
+        f(1, "exec", Msg("core.ExecAction")), f(2, "httpGet", Msg("core.HTTPGetAction")), f(3, "tcpSocket", Msg("core.TCPSocketAction")),
+        f(4, "grpc", Msg("core.GRPCAction")),
+    ]),
+    ("core.ExecAction", &[r(1, "command", Str)]),
+    ("core.HTTPGetAction", &[
+        f(1, "path", Str), f(2, "port", IntOrString), f(3, "host", Str), f(4, "scheme", Str), r(5, "httpHeaders", Msg("core.HTTPHeader")),
+    ]),
+    ("core.HTTPHeader", &[f(1, "name", Str), f(2, "value", Str)]),
+    ("core.TCPSocketAction", &[f(1, "port", IntOrString), f(2, "host", Str)]),
+    ("core.GRPCAction", &[f(1, "port", I32), p(2, "service", Str)]),
+    ("core.Lifecycle", &[
+        f(1, "postStart", Msg("core.LifecycleHandler")), f(2, "preStop", Msg("core.LifecycleHandler")), p(3, "stopSignal", Str),
+    ]),
+    ("core.LifecycleHandler", &[
+        f(1, "exec", Msg("core.ExecAction")), f(2, "httpGet", Msg("core.HTTPGetAction")), f(3, "tcpSocket", Msg("core.TCPSocketAction")),
+        f(4, "sleep", Msg("core.SleepAction")),
+    ]),
+    ("core.SleepAction", &[f(1, "seconds", I64)]),
+    ("core.EnvVarSource", &[
+        f(1, "fieldRef", Msg("core.ObjectFieldSelector")), f(2, "resourceFieldRef", Msg("core.ResourceFieldSelector")),
+        f(3, "configMapKeyRef", Msg("core.ConfigMapKeySelector")), f(4, "secretKeyRef", Msg("core.SecretKeySelector")),
+    ]),
+    ("core.ConfigMapKeySelector", &[f(1, "localObjectReference", Inline("core.LocalObjectReference")), f(2, "key", Str), p(3, "optional", Bool)]),
+    ("core.SecretKeySelector", &[f(1, "localObjectReference", Inline("core.LocalObjectReference")), f(2, "key", Str), p(3, "optional", Bool)]),
+    ("core.EnvFromSource", &[f(1, "prefix", Str), f(2, "configMapRef", Msg("core.ConfigMapEnvSource")), f(3, "secretRef", Msg("core.SecretEnvSource"))]),
+    ("core.ConfigMapEnvSource", &[f(1, "localObjectReference", Inline("core.LocalObjectReference")), p(2, "optional", Bool)]),
+    ("core.SecretEnvSource", &[f(1, "localObjectReference", Inline("core.LocalObjectReference")), p(2, "optional", Bool)]),
+    ("core.SecurityContext", &[
+        f(1, "capabilities", Msg("core.Capabilities")), p(2, "privileged", Bool), f(3, "seLinuxOptions", Msg("core.SELinuxOptions")),
+        p(4, "runAsUser", I64), p(5, "runAsNonRoot", Bool), p(6, "readOnlyRootFilesystem", Bool), p(7, "allowPrivilegeEscalation", Bool),
+        p(8, "runAsGroup", I64), p(9, "procMount", Str), f(11, "seccompProfile", Msg("core.SeccompProfile")),
+    ]),
+    ("core.Capabilities", &[r(1, "add", Str), r(2, "drop", Str)]),
+    ("core.SELinuxOptions", &[f(1, "user", Str), f(2, "role", Str), f(3, "type", Str), f(4, "level", Str)]),
+    ("core.SeccompProfile", &[f(1, "type", Str), p(2, "localhostProfile", Str)]),
+    ("core.PodSecurityContext", &[
+        f(1, "seLinuxOptions", Msg("core.SELinuxOptions")), p(2, "runAsUser", I64), p(3, "runAsNonRoot", Bool),
+        r(4, "supplementalGroups", I64), p(5, "fsGroup", I64), p(6, "runAsGroup", I64), r(7, "sysctls", Msg("core.Sysctl")),
+        p(9, "fsGroupChangePolicy", Str), f(10, "seccompProfile", Msg("core.SeccompProfile")), p(12, "supplementalGroupsPolicy", Str),
+        p(13, "seLinuxChangePolicy", Str),
+    ]),
+    ("core.Sysctl", &[f(1, "name", Str), f(2, "value", Str)]),
+    ("core.Toleration", &[f(1, "key", Str), f(2, "operator", Str), f(3, "value", Str), f(4, "effect", Str), p(5, "tolerationSeconds", I64)]),
+    ("core.Affinity", &[
+        f(1, "nodeAffinity", Msg("core.NodeAffinity")), f(2, "podAffinity", Msg("core.PodAffinity")),
+        f(3, "podAntiAffinity", Msg("core.PodAffinity")),
+    ]),
+    ("core.NodeAffinity", &[
+        f(1, "requiredDuringSchedulingIgnoredDuringExecution", Msg("core.NodeSelector")),
+        r(2, "preferredDuringSchedulingIgnoredDuringExecution", Msg("core.PreferredSchedulingTerm")),
+    ]),
+    ("core.NodeSelector", &[r(1, "nodeSelectorTerms", Msg("core.NodeSelectorTerm"))]),
+    ("core.NodeSelectorTerm", &[r(1, "matchExpressions", Msg("meta.Requirement")), r(2, "matchFields", Msg("meta.Requirement"))]),
+    ("core.PreferredSchedulingTerm", &[f(1, "weight", I32), f(2, "preference", Msg("core.NodeSelectorTerm"))]),
+    // PodAntiAffinity has the same shape as PodAffinity.
+    ("core.PodAffinity", &[
+        r(1, "requiredDuringSchedulingIgnoredDuringExecution", Msg("core.PodAffinityTerm")),
+        r(2, "preferredDuringSchedulingIgnoredDuringExecution", Msg("core.WeightedPodAffinityTerm")),
+    ]),
+    ("core.PodAffinityTerm", &[
+        f(1, "labelSelector", Msg("meta.LabelSelector")), r(2, "namespaces", Str), f(3, "topologyKey", Str),
+        f(4, "namespaceSelector", Msg("meta.LabelSelector")), r(5, "matchLabelKeys", Str), r(6, "mismatchLabelKeys", Str),
+    ]),
+    ("core.WeightedPodAffinityTerm", &[f(1, "weight", I32), f(2, "podAffinityTerm", Msg("core.PodAffinityTerm"))]),
+    ("core.TopologySpreadConstraint", &[
+        f(1, "maxSkew", I32), f(2, "topologyKey", Str), f(3, "whenUnsatisfiable", Str), f(4, "labelSelector", Msg("meta.LabelSelector")),
+        p(5, "minDomains", I32), p(6, "nodeAffinityPolicy", Str), p(7, "nodeTaintsPolicy", Str), r(8, "matchLabelKeys", Str),
+    ]),
+    ("core.HostAlias", &[f(1, "ip", Str), r(2, "hostnames", Str)]),
+    ("core.VolumeDevice", &[f(1, "name", Str), f(2, "devicePath", Str)]),
+    ("core.ContainerResizePolicy", &[f(1, "resourceName", Str), f(2, "restartPolicy", Str)]),
+    ("core.PodReadinessGate", &[f(1, "conditionType", Str)]),
+    ("core.PodDNSConfig", &[r(1, "nameservers", Str), r(2, "searches", Str), r(3, "options", Msg("core.PodDNSConfigOption"))]),
+    ("core.PodDNSConfigOption", &[f(1, "name", Str), p(2, "value", Str)]),
+    ("core.PodOS", &[f(1, "name", Str)]),
+    ("core.PodSchedulingGate", &[f(1, "name", Str)]),
+    ("core.PersistentVolumeClaim", &[
+        f(1, "metadata", Msg("meta.ObjectMeta")), f(2, "spec", Msg("core.PersistentVolumeClaimSpec")),
+        f(3, "status", Msg("core.PersistentVolumeClaimStatus")),
+    ]),
+    ("core.PersistentVolumeClaimSpec", &[
+        r(1, "accessModes", Str), f(2, "resources", Msg("core.ResourceRequirements")), f(3, "volumeName", Str),
+        f(4, "selector", Msg("meta.LabelSelector")), p(5, "storageClassName", Str), p(6, "volumeMode", Str),
+        f(7, "dataSource", Msg("core.TypedLocalObjectReference")), f(8, "dataSourceRef", Msg("core.TypedObjectReference")),
+        p(9, "volumeAttributesClassName", Str),
+    ]),
+    ("core.PersistentVolumeClaimStatus", &[
+        f(1, "phase", Str), r(2, "accessModes", Str), f(3, "capacity", MapMsg("resource.Quantity")), r(4, "conditions", Msg("meta.Condition")),
+        f(5, "allocatedResources", MapMsg("resource.Quantity")), f(7, "allocatedResourceStatuses", MapStr),
+        p(8, "currentVolumeAttributesClassName", Str),
+    ]),
+    ("core.TypedObjectReference", &[p(1, "apiGroup", Str), f(2, "kind", Str), f(3, "name", Str), p(4, "namespace", Str)]),
+    // apps: the other workload kinds.
+    ("apps.WorkloadCondition", &[f(1, "type", Str), f(2, "status", Str), f(3, "lastTransitionTime", Time), f(4, "reason", Str), f(5, "message", Str)]),
+    ("apps.StatefulSet", &[
+        f(1, "metadata", Msg("meta.ObjectMeta")), f(2, "spec", Msg("apps.StatefulSetSpec")), f(3, "status", Msg("apps.StatefulSetStatus")),
+    ]),
+    ("apps.StatefulSetSpec", &[
+        p(1, "replicas", I32), f(2, "selector", Msg("meta.LabelSelector")), f(3, "template", Msg("core.PodTemplateSpec")),
+        r(4, "volumeClaimTemplates", Msg("core.PersistentVolumeClaim")), f(5, "serviceName", Str), f(6, "podManagementPolicy", Str),
+        f(7, "updateStrategy", Msg("apps.StatefulSetUpdateStrategy")), p(8, "revisionHistoryLimit", I32), f(9, "minReadySeconds", I32),
+        f(10, "persistentVolumeClaimRetentionPolicy", Msg("apps.StatefulSetPersistentVolumeClaimRetentionPolicy")),
+        f(11, "ordinals", Msg("apps.StatefulSetOrdinals")),
+    ]),
+    ("apps.StatefulSetUpdateStrategy", &[f(1, "type", Str), f(2, "rollingUpdate", Msg("apps.RollingUpdateStatefulSetStrategy"))]),
+    ("apps.RollingUpdateStatefulSetStrategy", &[p(1, "partition", I32), p(2, "maxUnavailable", IntOrString)]),
+    ("apps.StatefulSetPersistentVolumeClaimRetentionPolicy", &[f(1, "whenDeleted", Str), f(2, "whenScaled", Str)]),
+    ("apps.StatefulSetOrdinals", &[f(1, "start", I32)]),
+    ("apps.StatefulSetStatus", &[
+        f(1, "observedGeneration", I64), f(2, "replicas", I32), f(3, "readyReplicas", I32), f(4, "currentReplicas", I32),
+        f(5, "updatedReplicas", I32), f(6, "currentRevision", Str), f(7, "updateRevision", Str), p(9, "collisionCount", I32),
+        r(10, "conditions", Msg("apps.WorkloadCondition")), f(11, "availableReplicas", I32),
+    ]),
+    ("apps.DaemonSet", &[
+        f(1, "metadata", Msg("meta.ObjectMeta")), f(2, "spec", Msg("apps.DaemonSetSpec")), f(3, "status", Msg("apps.DaemonSetStatus")),
+    ]),
+    ("apps.DaemonSetSpec", &[
+        f(1, "selector", Msg("meta.LabelSelector")), f(2, "template", Msg("core.PodTemplateSpec")),
+        f(3, "updateStrategy", Msg("apps.DaemonSetUpdateStrategy")), f(4, "minReadySeconds", I32), p(6, "revisionHistoryLimit", I32),
+    ]),
+    ("apps.DaemonSetUpdateStrategy", &[f(1, "type", Str), f(2, "rollingUpdate", Msg("apps.RollingUpdateDaemonSet"))]),
+    ("apps.RollingUpdateDaemonSet", &[p(1, "maxUnavailable", IntOrString), p(2, "maxSurge", IntOrString)]),
+    ("apps.DaemonSetStatus", &[
+        f(1, "currentNumberScheduled", I32), f(2, "numberMisscheduled", I32), f(3, "desiredNumberScheduled", I32), f(4, "numberReady", I32),
+        f(5, "observedGeneration", I64), f(6, "updatedNumberScheduled", I32), f(7, "numberAvailable", I32), f(8, "numberUnavailable", I32),
+        p(9, "collisionCount", I32), r(10, "conditions", Msg("apps.WorkloadCondition")),
+    ]),
+    ("apps.ReplicaSet", &[
+        f(1, "metadata", Msg("meta.ObjectMeta")), f(2, "spec", Msg("apps.ReplicaSetSpec")), f(3, "status", Msg("apps.ReplicaSetStatus")),
+    ]),
+    ("apps.ReplicaSetSpec", &[
+        p(1, "replicas", I32), f(2, "selector", Msg("meta.LabelSelector")), f(3, "template", Msg("core.PodTemplateSpec")),
+        f(4, "minReadySeconds", I32),
+    ]),
+    ("apps.ReplicaSetStatus", &[
+        f(1, "replicas", I32), f(2, "fullyLabeledReplicas", I32), f(3, "observedGeneration", I64), f(4, "readyReplicas", I32),
+        f(5, "availableReplicas", I32), r(6, "conditions", Msg("apps.WorkloadCondition")), p(7, "terminatingReplicas", I32),
+    ]),
     ("meta.Requirement", &[f(1, "key", Str), f(2, "operator", Str), r(3, "values", Str)]),
     ("core.ConfigMap", &[
         f(1, "metadata", Msg("meta.ObjectMeta")), f(2, "data", MapStr), f(3, "binaryData", MapBytes), p(4, "immutable", Bool),
@@ -340,6 +516,10 @@ pub static ROOTS: &[(&str, &str, &str)] = &[
     ("v1", "ServiceAccount", "core.ServiceAccount"),
     ("v1", "Service", "core.Service"),
     ("v1", "Pod", "core.Pod"),
+    ("v1", "PersistentVolumeClaim", "core.PersistentVolumeClaim"),
+    ("apps/v1", "StatefulSet", "apps.StatefulSet"),
+    ("apps/v1", "DaemonSet", "apps.DaemonSet"),
+    ("apps/v1", "ReplicaSet", "apps.ReplicaSet"),
     ("apps/v1", "Deployment", "apps.Deployment"),
     ("batch/v1", "Job", "batch.Job"),
     ("batch/v1", "CronJob", "batch.CronJob"),

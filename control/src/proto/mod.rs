@@ -25,7 +25,7 @@ pub enum ProtoError {
     Truncated,
     #[error("malformed protobuf: {0}")]
     Malformed(String),
-    #[error("protobuf field {number} of {message} is not known to this server")]
+    #[error("protobuf field {number} of {message} is not supported by this server yet; send the object as application/json")]
     UnknownField { message: String, number: u32 },
     #[error("protobuf field {field} of {message} has the wrong wire type")]
     WireType { message: String, field: String },
