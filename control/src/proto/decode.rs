@@ -597,6 +597,67 @@ mod tests {
     }
 
     #[test]
+    fn service_plumbing_and_cluster_kinds() {
+        use k8s_pb::api::discovery::v1 as discovery;
+        use k8s_pb::api::networking::v1 as net;
+        use k8s_pb::api::storage::v1 as storage;
+        use k8s_pb::apimachinery::pkg::util::intstr::IntOrString;
+        let ep = core::Endpoints {
+            metadata: Some(meta::ObjectMeta { name: Some("web".into()), ..Default::default() }),
+            subsets: vec![core::EndpointSubset {
+                addresses: vec![core::EndpointAddress { ip: Some("10.42.0.5".into()), node_name: Some("n1".into()), hostname: Some(String::new()), target_ref: None }],
+                not_ready_addresses: vec![],
+                ports: vec![core::EndpointPort { name: Some(String::new()), port: Some(80), protocol: Some("TCP".into()), app_protocol: None }],
+            }],
+        };
+        let got = decode_object(&envelope("v1", "Endpoints", ep.encode_to_vec())).expect("decode");
+        assert_eq!(got["subsets"], json!([{"addresses": [{"ip": "10.42.0.5", "nodeName": "n1"}], "ports": [{"port": 80, "protocol": "TCP"}]}]));
+        let slice = discovery::EndpointSlice {
+            metadata: Some(meta::ObjectMeta { name: Some("web-abc".into()), ..Default::default() }),
+            address_type: Some("IPv4".into()),
+            endpoints: vec![discovery::Endpoint {
+                addresses: vec!["10.42.0.5".into()],
+                conditions: Some(discovery::EndpointConditions { ready: Some(true), serving: Some(true), terminating: Some(false) }),
+                node_name: Some("n1".into()),
+                ..Default::default()
+            }],
+            ports: vec![discovery::EndpointPort { name: Some(String::new()), protocol: Some("TCP".into()), port: Some(80), app_protocol: None }],
+        };
+        let got = decode_object(&envelope("discovery.k8s.io/v1", "EndpointSlice", slice.encode_to_vec())).expect("decode");
+        assert_eq!(got["endpoints"], json!([{"addresses": ["10.42.0.5"], "conditions": {"ready": true, "serving": true, "terminating": false}, "nodeName": "n1"}]));
+        assert_eq!(got["ports"], json!([{"name": "", "protocol": "TCP", "port": 80}]));
+        let sc = storage::StorageClass {
+            metadata: Some(meta::ObjectMeta { name: Some("local-path".into()), ..Default::default() }),
+            provisioner: Some("coracle.io/local-path".into()),
+            reclaim_policy: Some("Delete".into()),
+            volume_binding_mode: Some("WaitForFirstConsumer".into()),
+            ..Default::default()
+        };
+        let got = decode_object(&envelope("storage.k8s.io/v1", "StorageClass", sc.encode_to_vec())).expect("decode");
+        assert_eq!(got["volumeBindingMode"], "WaitForFirstConsumer");
+        let np = net::NetworkPolicy {
+            metadata: Some(meta::ObjectMeta { name: Some("deny".into()), ..Default::default() }),
+            spec: Some(net::NetworkPolicySpec {
+                pod_selector: Some(meta::LabelSelector::default()),
+                ingress: vec![net::NetworkPolicyIngressRule {
+                    ports: vec![net::NetworkPolicyPort { protocol: Some("TCP".into()), port: Some(IntOrString { r#type: Some(0), int_val: Some(5432), str_val: None }), end_port: None }],
+                    from: vec![net::NetworkPolicyPeer { ip_block: Some(net::IpBlock { cidr: Some("10.0.0.0/8".into()), except: vec![] }), ..Default::default() }],
+                }],
+                policy_types: vec!["Ingress".into()],
+                ..Default::default()
+            }),
+        };
+        let got = decode_object(&envelope("networking.k8s.io/v1", "NetworkPolicy", np.encode_to_vec())).expect("decode");
+        assert_eq!(got["spec"], json!({"podSelector": {}, "ingress": [{"ports": [{"protocol": "TCP", "port": 5432}], "from": [{"ipBlock": {"cidr": "10.0.0.0/8"}}]}], "policyTypes": ["Ingress"]}));
+        let binding = core::Binding {
+            metadata: Some(meta::ObjectMeta { name: Some("web-1".into()), ..Default::default() }),
+            target: Some(core::ObjectReference { kind: Some("Node".into()), name: Some("n1".into()), ..Default::default() }),
+        };
+        let got = decode_object(&envelope("v1", "Binding", binding.encode_to_vec())).expect("decode");
+        assert_eq!(got["target"], json!({"kind": "Node", "name": "n1"}));
+    }
+
+    #[test]
     fn delete_options_in_any_group_version() {
         let opts = meta::DeleteOptions {
             grace_period_seconds: Some(0),
@@ -627,8 +688,8 @@ mod tests {
         raw.extend([0xf8, 0x01, 0x01]); // field 31, varint 1
         let err = decode_object(&envelope("v1", "ConfigMap", raw)).expect_err("unknown field");
         assert!(err.to_string().contains("31"), "{err}");
-        let err = decode_object(&envelope("storage.k8s.io/v1", "StorageClass", Vec::new())).expect_err("unsupported kind");
-        assert!(err.to_string().contains("storage.k8s.io/v1 StorageClass"), "{err}");
+        let err = decode_object(&envelope("v1", "PersistentVolume", Vec::new())).expect_err("unsupported kind");
+        assert!(err.to_string().contains("v1 PersistentVolume"), "{err}");
         // A nested message without a table is named too.
         let pod = core::Pod {
             spec: Some(core::PodSpec { volumes: vec![core::Volume { name: Some("v".into()), volume_source: Some(core::VolumeSource { nfs: Some(core::NfsVolumeSource::default()), ..Default::default() }) }], ..Default::default() }),
