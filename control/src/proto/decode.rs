@@ -94,7 +94,8 @@ fn scalar(msg: &str, field: &Field, p: Payload<'_>, depth: usize) -> Result<Valu
         Kind::MicroTime => time(bytes(msg, field, p)?, true)?,
         Kind::IntOrString => int_or_string(bytes(msg, field, p)?)?,
         Kind::Quantity => message("resource.Quantity", bytes(msg, field, p)?, depth + 1)?.get("string").cloned().unwrap_or(json!("0")),
-        Kind::FieldsV1 => fields_v1(bytes(msg, field, p)?)?,
+        Kind::RawJson => raw_json(msg, bytes(msg, field, p)?)?,
+        Kind::Bytes => b64(bytes(msg, field, p)?),
         // Maps are handled entry by entry by the caller.
         Kind::MapStr | Kind::MapBytes | Kind::MapMsg(_) => Value::Null,
     })
@@ -169,16 +170,16 @@ fn int_or_string(buf: &[u8]) -> Result<Value, ProtoError> {
     Ok(if kind == 1 { json!(str_val) } else { json!(int_val) })
 }
 
-fn fields_v1(buf: &[u8]) -> Result<Value, ProtoError> {
+fn raw_json(msg: &str, buf: &[u8]) -> Result<Value, ProtoError> {
     let mut r = Reader::new(buf);
     let mut raw: &[u8] = b"{}";
     while let Some((n, p)) = r.field()? {
         match (n, p) {
             (1, Payload::Bytes(b)) => raw = b,
-            (other, _) => return Err(ProtoError::UnknownField { message: "meta.FieldsV1".into(), number: other }),
+            (other, _) => return Err(ProtoError::UnknownField { message: format!("{msg} raw JSON"), number: other }),
         }
     }
-    serde_json::from_slice(raw).map_err(|e| ProtoError::Malformed(format!("meta.FieldsV1 is not JSON: {e}")))
+    serde_json::from_slice(raw).map_err(|e| ProtoError::Malformed(format!("{msg}: embedded JSON is not valid: {e}")))
 }
 
 #[cfg(test)]
@@ -655,6 +656,54 @@ mod tests {
         };
         let got = decode_object(&envelope("v1", "Binding", binding.encode_to_vec())).expect("decode");
         assert_eq!(got["target"], json!({"kind": "Node", "name": "n1"}));
+    }
+
+    #[test]
+    fn certificates_revisions_reviews_and_scale() {
+        use k8s_pb::api::apps::v1 as apps;
+        use k8s_pb::api::authorization::v1 as authz;
+        use k8s_pb::api::autoscaling::v1 as autoscaling;
+        use k8s_pb::api::certificates::v1 as certs;
+        use k8s_pb::apimachinery::pkg::runtime::RawExtension;
+        let csr = certs::CertificateSigningRequest {
+            metadata: Some(meta::ObjectMeta { name: Some("node-csr".into()), ..Default::default() }),
+            spec: Some(certs::CertificateSigningRequestSpec {
+                request: Some(b"-----BEGIN".to_vec()),
+                signer_name: Some("kubernetes.io/kube-apiserver-client-kubelet".into()),
+                usages: vec!["client auth".into()],
+                ..Default::default()
+            }),
+            status: None,
+        };
+        let got = decode_object(&envelope("certificates.k8s.io/v1", "CertificateSigningRequest", csr.encode_to_vec())).expect("decode");
+        assert_eq!(got["spec"], json!({"request": "LS0tLS1CRUdJTg==", "usages": ["client auth"], "signerName": "kubernetes.io/kube-apiserver-client-kubelet"}));
+        let rev = apps::ControllerRevision {
+            metadata: Some(meta::ObjectMeta { name: Some("web-1".into()), ..Default::default() }),
+            data: Some(RawExtension { raw: Some(br#"{"spec":{"template":{}}}"#.to_vec()) }),
+            revision: Some(1),
+        };
+        let got = decode_object(&envelope("apps/v1", "ControllerRevision", rev.encode_to_vec())).expect("decode");
+        assert_eq!(got["data"], json!({"spec": {"template": {}}}));
+        assert_eq!(got["revision"], 1);
+        let sar = authz::LocalSubjectAccessReview {
+            metadata: Some(meta::ObjectMeta { namespace: Some("team".into()), ..Default::default() }),
+            spec: Some(authz::SubjectAccessReviewSpec {
+                user: Some("jane".into()),
+                groups: vec!["dev".into()],
+                resource_attributes: Some(authz::ResourceAttributes { verb: Some("get".into()), resource: Some("pods".into()), ..Default::default() }),
+                ..Default::default()
+            }),
+            status: None,
+        };
+        let got = decode_object(&envelope("authorization.k8s.io/v1", "LocalSubjectAccessReview", sar.encode_to_vec())).expect("decode");
+        assert_eq!(got["spec"], json!({"resourceAttributes": {"verb": "get", "resource": "pods"}, "user": "jane", "groups": ["dev"]}));
+        let scale = autoscaling::Scale {
+            metadata: Some(meta::ObjectMeta { name: Some("web".into()), ..Default::default() }),
+            spec: Some(autoscaling::ScaleSpec { replicas: Some(0) }),
+            status: Some(autoscaling::ScaleStatus { replicas: Some(0), selector: Some(String::new()) }),
+        };
+        let got = decode_object(&envelope("autoscaling/v1", "Scale", scale.encode_to_vec())).expect("decode");
+        assert_eq!(got["status"], json!({"replicas": 0}));
     }
 
     #[test]

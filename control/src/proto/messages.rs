@@ -23,8 +23,11 @@ pub enum Kind {
     MicroTime,
     /// util/intstr IntOrString → number or string
     IntOrString,
-    /// meta/v1 FieldsV1: raw JSON bytes → object
-    FieldsV1,
+    /// A message whose bytes field 1 holds JSON (meta/v1 FieldsV1,
+    /// runtime RawExtension) → that JSON
+    RawJson,
+    /// Bytes, base64 in JSON
+    Bytes,
     /// A message whose fields JSON inlines into the parent (`json:",inline"`).
     Inline(&'static str),
     /// api/resource Quantity: its one string field → the string
@@ -71,7 +74,7 @@ pub static MESSAGES: &[(&str, &[Field])] = &[
     ]),
     ("meta.ManagedFieldsEntry", &[
         f(1, "manager", Str), f(2, "operation", Str), f(3, "apiVersion", Str), f(4, "time", Time),
-        f(6, "fieldsType", Str), f(7, "fieldsV1", FieldsV1), f(8, "subresource", Str),
+        f(6, "fieldsType", Str), f(7, "fieldsV1", RawJson), f(8, "subresource", Str),
     ]),
     ("meta.Condition", &[
         f(1, "type", Str), f(2, "status", Str), f(3, "observedGeneration", I64), f(4, "lastTransitionTime", Time),
@@ -483,6 +486,57 @@ pub static MESSAGES: &[(&str, &[Field])] = &[
         f(3, "ipBlock", Msg("networking.IPBlock")),
     ]),
     ("networking.IPBlock", &[f(1, "cidr", Str), r(2, "except", Str)]),
+    ("certificates.CertificateSigningRequest", &[
+        f(1, "metadata", Msg("meta.ObjectMeta")), f(2, "spec", Msg("certificates.CertificateSigningRequestSpec")),
+        f(3, "status", Msg("certificates.CertificateSigningRequestStatus")),
+    ]),
+    ("certificates.CertificateSigningRequestSpec", &[
+        f(1, "request", Bytes), f(2, "username", Str), f(3, "uid", Str), r(4, "groups", Str), r(5, "usages", Str),
+        f(6, "extra", MapMsg("authentication.ExtraValue")), f(7, "signerName", Str), p(8, "expirationSeconds", I32),
+    ]),
+    ("certificates.CertificateSigningRequestStatus", &[
+        r(1, "conditions", Msg("certificates.CertificateSigningRequestCondition")), f(2, "certificate", Bytes),
+    ]),
+    ("certificates.CertificateSigningRequestCondition", &[
+        f(1, "type", Str), f(2, "reason", Str), f(3, "message", Str), f(4, "lastUpdateTime", Time), f(5, "lastTransitionTime", Time),
+        f(6, "status", Str),
+    ]),
+    // revision has no omitempty upstream.
+    ("apps.ControllerRevision", &[f(1, "metadata", Msg("meta.ObjectMeta")), f(2, "data", RawJson), p(3, "revision", I64)]),
+    ("authentication.TokenReview", &[
+        f(1, "metadata", Msg("meta.ObjectMeta")), f(2, "spec", Msg("authentication.TokenReviewSpec")),
+        f(3, "status", Msg("authentication.TokenReviewStatus")),
+    ]),
+    ("authentication.TokenReviewSpec", &[f(1, "token", Str), r(2, "audiences", Str)]),
+    ("authentication.TokenReviewStatus", &[
+        f(1, "authenticated", Bool), f(2, "user", Msg("authentication.UserInfo")), f(3, "error", Str), r(4, "audiences", Str),
+    ]),
+    // SubjectAccessReview and LocalSubjectAccessReview share their shape.
+    ("authorization.SubjectAccessReview", &[
+        f(1, "metadata", Msg("meta.ObjectMeta")), f(2, "spec", Msg("authorization.SubjectAccessReviewSpec")),
+        f(3, "status", Msg("authorization.SubjectAccessReviewStatus")),
+    ]),
+    ("authorization.SubjectAccessReviewSpec", &[
+        f(1, "resourceAttributes", Msg("authorization.ResourceAttributes")),
+        f(2, "nonResourceAttributes", Msg("authorization.NonResourceAttributes")), f(3, "user", Str), r(4, "groups", Str),
+        f(5, "extra", MapMsg("authentication.ExtraValue")), f(6, "uid", Str),
+    ]),
+    ("authorization.SelfSubjectRulesReview", &[
+        f(1, "metadata", Msg("meta.ObjectMeta")), f(2, "spec", Msg("authorization.SelfSubjectRulesReviewSpec")),
+        f(3, "status", Msg("authorization.SubjectRulesReviewStatus")),
+    ]),
+    ("authorization.SelfSubjectRulesReviewSpec", &[f(1, "namespace", Str)]),
+    ("authorization.SubjectRulesReviewStatus", &[
+        r(1, "resourceRules", Msg("rbac.PolicyRule")), r(2, "nonResourceRules", Msg("authorization.NonResourceRule")),
+        f(3, "incomplete", Bool), f(4, "evaluationError", Str),
+    ]),
+    ("authorization.NonResourceRule", &[r(1, "verbs", Str), r(2, "nonResourceURLs", Str)]),
+    ("autoscaling.Scale", &[
+        f(1, "metadata", Msg("meta.ObjectMeta")), f(2, "spec", Msg("autoscaling.ScaleSpec")), f(3, "status", Msg("autoscaling.ScaleStatus")),
+    ]),
+    ("autoscaling.ScaleSpec", &[f(1, "replicas", I32)]),
+    // status.replicas has no omitempty upstream.
+    ("autoscaling.ScaleStatus", &[p(1, "replicas", I32), f(2, "selector", Str)]),
     ("meta.Requirement", &[f(1, "key", Str), f(2, "operator", Str), r(3, "values", Str)]),
     ("core.ConfigMap", &[
         f(1, "metadata", Msg("meta.ObjectMeta")), f(2, "data", MapStr), f(3, "binaryData", MapBytes), p(4, "immutable", Bool),
@@ -573,6 +627,13 @@ pub static ROOTS: &[(&str, &str, &str)] = &[
     ("v1", "Endpoints", "core.Endpoints"),
     ("v1", "LimitRange", "core.LimitRange"),
     ("v1", "Binding", "core.Binding"),
+    ("apps/v1", "ControllerRevision", "apps.ControllerRevision"),
+    ("certificates.k8s.io/v1", "CertificateSigningRequest", "certificates.CertificateSigningRequest"),
+    ("authentication.k8s.io/v1", "TokenReview", "authentication.TokenReview"),
+    ("authorization.k8s.io/v1", "SubjectAccessReview", "authorization.SubjectAccessReview"),
+    ("authorization.k8s.io/v1", "LocalSubjectAccessReview", "authorization.SubjectAccessReview"),
+    ("authorization.k8s.io/v1", "SelfSubjectRulesReview", "authorization.SelfSubjectRulesReview"),
+    ("autoscaling/v1", "Scale", "autoscaling.Scale"),
     ("discovery.k8s.io/v1", "EndpointSlice", "discovery.EndpointSlice"),
     ("storage.k8s.io/v1", "StorageClass", "storage.StorageClass"),
     ("networking.k8s.io/v1", "IngressClass", "networking.IngressClass"),
