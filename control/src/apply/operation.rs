@@ -88,7 +88,16 @@ fn gvk(api_version: &str, kind: &str) -> String {
     format!("{group}/{version}, Kind={kind}")
 }
 
-pub(crate) fn apply(
+/// Server-side apply of `applied` onto `live` (`None`: the object does
+/// not exist yet and is created from the configuration). Returns the new
+/// object with `metadata.managedFields` updated; the caller still runs
+/// defaulting, admission, validation and the store write on it.
+///
+/// When the manager is `kubectl` and the live object carries the
+/// client-side `last-applied-configuration` annotation, conflicts on
+/// fields that annotation still describes are taken over without
+/// `force`, and the annotation is rewritten, as upstream does.
+pub fn apply(
     live: Option<&Value>,
     applied: &Value,
     req: &ApplyRequest<'_>,
@@ -248,8 +257,19 @@ fn describe_conflicts(entries: &[Entry], sets: &[(usize, FieldSet)]) -> Vec<Conf
     out
 }
 
+/// Record an ordinary write (create when `old` is `None`, update, patch)
+/// in `new`'s `metadata.managedFields`: what changed from `old` becomes
+/// owned by `(manager, Update, api_version, subresource)` and leaves
+/// every other entry; what was removed leaves every entry; empty entries
+/// go. Call it on the object as it will be stored (after the strategy
+/// reset status or spec), before the store write.
+///
+/// `managedFields` sent by the client replace the stored ones when they
+/// are valid and non-empty; `[]` or `[{}]` clears them (then only this
+/// write is recorded); anything else keeps the stored ones. Writes to a
+/// subresource always keep the stored ones.
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn track_update(
+pub fn track_update(
     old: Option<&Value>,
     new: &mut Value,
     manager: &str,
