@@ -707,6 +707,55 @@ mod tests {
     }
 
     #[test]
+    fn nodes_and_persistent_volumes() {
+        use k8s_pb::apimachinery::pkg::api::resource::Quantity;
+        let q = |v: &str| Quantity { string: Some(v.into()) };
+        let node = core::Node {
+            metadata: Some(meta::ObjectMeta { name: Some("n1".into()), ..Default::default() }),
+            spec: Some(core::NodeSpec { unschedulable: Some(true), taints: vec![core::Taint { key: Some("k".into()), effect: Some("NoSchedule".into()), value: Some(String::new()), time_added: None }], pod_cidr: Some(String::new()), ..Default::default() }),
+            status: Some(core::NodeStatus {
+                capacity: [("cpu".to_string(), q("2")), ("memory".to_string(), q("4Gi"))].into(),
+                conditions: vec![core::NodeCondition { r#type: Some("Ready".into()), status: Some("True".into()), last_heartbeat_time: Some(meta::Time { seconds: Some(1_700_000_000), nanos: Some(0) }), ..Default::default() }],
+                addresses: vec![core::NodeAddress { r#type: Some("InternalIP".into()), address: Some("10.0.2.15".into()) }],
+                daemon_endpoints: Some(core::NodeDaemonEndpoints { kubelet_endpoint: Some(core::DaemonEndpoint { port: Some(10250) }) }),
+                node_info: Some(core::NodeSystemInfo { kernel_version: Some("6.1.0".into()), architecture: Some("amd64".into()), machine_id: Some(String::new()), ..Default::default() }),
+                ..Default::default()
+            }),
+        };
+        let got = decode_object(&envelope("v1", "Node", node.encode_to_vec())).expect("decode");
+        assert_eq!(got["spec"], json!({"unschedulable": true, "taints": [{"key": "k", "effect": "NoSchedule"}]}));
+        assert_eq!(got["status"]["capacity"], json!({"cpu": "2", "memory": "4Gi"}));
+        assert_eq!(got["status"]["daemonEndpoints"], json!({"kubeletEndpoint": {"Port": 10250}}));
+        assert_eq!(got["status"]["nodeInfo"], json!({"kernelVersion": "6.1.0", "architecture": "amd64"}));
+        assert_eq!(got["status"]["conditions"][0]["lastHeartbeatTime"], "2023-11-14T22:13:20Z");
+        let pv = core::PersistentVolume {
+            metadata: Some(meta::ObjectMeta { name: Some("pv1".into()), ..Default::default() }),
+            spec: Some(core::PersistentVolumeSpec {
+                capacity: [("storage".to_string(), q("5Gi"))].into(),
+                persistent_volume_source: Some(core::PersistentVolumeSource { local: Some(core::LocalVolumeSource { path: Some("/var/lib/data".into()), fs_type: None }), ..Default::default() }),
+                access_modes: vec!["ReadWriteOnce".into()],
+                persistent_volume_reclaim_policy: Some("Retain".into()),
+                storage_class_name: Some("local-path".into()),
+                node_affinity: Some(core::VolumeNodeAffinity { required: Some(core::NodeSelector { node_selector_terms: vec![core::NodeSelectorTerm { match_expressions: vec![core::NodeSelectorRequirement { key: Some("kubernetes.io/hostname".into()), operator: Some("In".into()), values: vec!["n1".into()] }], match_fields: vec![] }] }) }),
+                ..Default::default()
+            }),
+            status: Some(core::PersistentVolumeStatus::default()),
+        };
+        let got = decode_object(&envelope("v1", "PersistentVolume", pv.encode_to_vec())).expect("decode");
+        assert_eq!(
+            got["spec"],
+            json!({
+                "capacity": {"storage": "5Gi"},
+                "local": {"path": "/var/lib/data"},
+                "accessModes": ["ReadWriteOnce"],
+                "persistentVolumeReclaimPolicy": "Retain",
+                "storageClassName": "local-path",
+                "nodeAffinity": {"required": {"nodeSelectorTerms": [{"matchExpressions": [{"key": "kubernetes.io/hostname", "operator": "In", "values": ["n1"]}]}]}},
+            })
+        );
+    }
+
+    #[test]
     fn delete_options_in_any_group_version() {
         let opts = meta::DeleteOptions {
             grace_period_seconds: Some(0),
@@ -737,15 +786,15 @@ mod tests {
         raw.extend([0xf8, 0x01, 0x01]); // field 31, varint 1
         let err = decode_object(&envelope("v1", "ConfigMap", raw)).expect_err("unknown field");
         assert!(err.to_string().contains("31"), "{err}");
-        let err = decode_object(&envelope("v1", "PersistentVolume", Vec::new())).expect_err("unsupported kind");
-        assert!(err.to_string().contains("v1 PersistentVolume"), "{err}");
+        let err = decode_object(&envelope("apiextensions.k8s.io/v1", "CustomResourceDefinition", Vec::new())).expect_err("unsupported kind");
+        assert!(err.to_string().contains("apiextensions.k8s.io/v1 CustomResourceDefinition"), "{err}");
         // A nested message without a table is named too.
         let pod = core::Pod {
-            spec: Some(core::PodSpec { volumes: vec![core::Volume { name: Some("v".into()), volume_source: Some(core::VolumeSource { nfs: Some(core::NfsVolumeSource::default()), ..Default::default() }) }], ..Default::default() }),
+            spec: Some(core::PodSpec { volumes: vec![core::Volume { name: Some("v".into()), volume_source: Some(core::VolumeSource { iscsi: Some(core::IscsiVolumeSource::default()), ..Default::default() }) }], ..Default::default() }),
             ..Default::default()
         };
-        let err = decode_object(&envelope("v1", "Pod", pod.encode_to_vec())).expect_err("nfs volume");
-        assert!(err.to_string().contains("protobuf field 7 of core.VolumeSource is not supported"), "{err}");
+        let err = decode_object(&envelope("v1", "Pod", pod.encode_to_vec())).expect_err("iscsi volume");
+        assert!(err.to_string().contains("protobuf field 8 of core.VolumeSource is not supported"), "{err}");
     }
 }
 

@@ -263,7 +263,8 @@ pub static MESSAGES: &[(&str, &[Field])] = &[
     ("core.Volume", &[f(1, "name", Str), f(2, "volumeSource", Inline("core.VolumeSource"))]),
     ("core.VolumeSource", &[
         f(1, "hostPath", Msg("core.HostPathVolumeSource")), f(2, "emptyDir", Msg("core.EmptyDirVolumeSource")),
-        f(6, "secret", Msg("core.SecretVolumeSource")), f(10, "persistentVolumeClaim", Msg("core.PersistentVolumeClaimVolumeSource")),
+        f(6, "secret", Msg("core.SecretVolumeSource")), f(7, "nfs", Msg("core.NFSVolumeSource")),
+        f(10, "persistentVolumeClaim", Msg("core.PersistentVolumeClaimVolumeSource")),
         f(16, "downwardAPI", Msg("core.DownwardAPIVolumeSource")), f(19, "configMap", Msg("core.ConfigMapVolumeSource")),
         f(26, "projected", Msg("core.ProjectedVolumeSource")),
     ]),
@@ -537,6 +538,55 @@ pub static MESSAGES: &[(&str, &[Field])] = &[
     ("autoscaling.ScaleSpec", &[f(1, "replicas", I32)]),
     // status.replicas has no omitempty upstream.
     ("autoscaling.ScaleStatus", &[p(1, "replicas", I32), f(2, "selector", Str)]),
+    ("core.Node", &[f(1, "metadata", Msg("meta.ObjectMeta")), f(2, "spec", Msg("core.NodeSpec")), f(3, "status", Msg("core.NodeStatus"))]),
+    ("core.NodeSpec", &[
+        f(1, "podCIDR", Str), f(2, "externalID", Str), f(3, "providerID", Str), f(4, "unschedulable", Bool), r(5, "taints", Msg("core.Taint")),
+        f(6, "configSource", Msg("core.NodeConfigSource")), r(7, "podCIDRs", Str),
+    ]),
+    ("core.Taint", &[f(1, "key", Str), f(2, "value", Str), f(3, "effect", Str), f(4, "timeAdded", Time)]),
+    ("core.NodeStatus", &[
+        f(1, "capacity", MapMsg("resource.Quantity")), f(2, "allocatable", MapMsg("resource.Quantity")), f(3, "phase", Str),
+        r(4, "conditions", Msg("core.NodeCondition")), r(5, "addresses", Msg("core.NodeAddress")),
+        f(6, "daemonEndpoints", Msg("core.NodeDaemonEndpoints")), f(7, "nodeInfo", Msg("core.NodeSystemInfo")),
+        r(8, "images", Msg("core.ContainerImage")), r(9, "volumesInUse", Str), r(10, "volumesAttached", Msg("core.AttachedVolume")),
+        f(11, "config", Msg("core.NodeConfigStatus")), r(12, "runtimeHandlers", Msg("core.NodeRuntimeHandler")),
+        f(13, "features", Msg("core.NodeFeatures")), r(14, "declaredFeatures", Str),
+    ]),
+    ("core.NodeCondition", &[
+        f(1, "type", Str), f(2, "status", Str), f(3, "lastHeartbeatTime", Time), f(4, "lastTransitionTime", Time), f(5, "reason", Str),
+        f(6, "message", Str),
+    ]),
+    ("core.NodeAddress", &[f(1, "type", Str), f(2, "address", Str)]),
+    ("core.NodeDaemonEndpoints", &[f(1, "kubeletEndpoint", Msg("core.DaemonEndpoint"))]),
+    // JSON spells this one "Port"; it has no omitempty.
+    ("core.DaemonEndpoint", &[p(1, "Port", I32)]),
+    ("core.NodeSystemInfo", &[
+        f(1, "machineID", Str), f(2, "systemUUID", Str), f(3, "bootID", Str), f(4, "kernelVersion", Str), f(5, "osImage", Str),
+        f(6, "containerRuntimeVersion", Str), f(7, "kubeletVersion", Str), f(8, "kubeProxyVersion", Str), f(9, "operatingSystem", Str),
+        f(10, "architecture", Str), f(11, "swap", Msg("core.NodeSwapStatus")),
+    ]),
+    ("core.NodeSwapStatus", &[p(1, "capacity", I64)]),
+    ("core.ContainerImage", &[r(1, "names", Str), f(2, "sizeBytes", I64)]),
+    ("core.AttachedVolume", &[f(1, "name", Str), f(2, "devicePath", Str)]),
+    ("core.NodeRuntimeHandler", &[f(1, "name", Str), f(2, "features", Msg("core.NodeRuntimeHandlerFeatures"))]),
+    ("core.NodeRuntimeHandlerFeatures", &[p(1, "recursiveReadOnlyMounts", Bool), p(2, "userNamespaces", Bool)]),
+    ("core.NodeFeatures", &[p(1, "supplementalGroupsPolicy", Bool)]),
+    ("core.PersistentVolume", &[
+        f(1, "metadata", Msg("meta.ObjectMeta")), f(2, "spec", Msg("core.PersistentVolumeSpec")), f(3, "status", Msg("core.PersistentVolumeStatus")),
+    ]),
+    ("core.PersistentVolumeSpec", &[
+        f(1, "capacity", MapMsg("resource.Quantity")), f(2, "persistentVolumeSource", Inline("core.PersistentVolumeSource")),
+        r(3, "accessModes", Str), f(4, "claimRef", Msg("core.ObjectReference")), f(5, "persistentVolumeReclaimPolicy", Str),
+        f(6, "storageClassName", Str), r(7, "mountOptions", Str), p(8, "volumeMode", Str), f(9, "nodeAffinity", Msg("core.VolumeNodeAffinity")),
+        p(10, "volumeAttributesClassName", Str),
+    ]),
+    ("core.PersistentVolumeSource", &[
+        f(3, "hostPath", Msg("core.HostPathVolumeSource")), f(5, "nfs", Msg("core.NFSVolumeSource")), f(20, "local", Msg("core.LocalVolumeSource")),
+    ]),
+    ("core.NFSVolumeSource", &[f(1, "server", Str), f(2, "path", Str), f(3, "readOnly", Bool)]),
+    ("core.LocalVolumeSource", &[f(1, "path", Str), p(2, "fsType", Str)]),
+    ("core.VolumeNodeAffinity", &[f(1, "required", Msg("core.NodeSelector"))]),
+    ("core.PersistentVolumeStatus", &[f(1, "phase", Str), f(2, "message", Str), f(3, "reason", Str), f(4, "lastPhaseTransitionTime", Time)]),
     ("meta.Requirement", &[f(1, "key", Str), f(2, "operator", Str), r(3, "values", Str)]),
     ("core.ConfigMap", &[
         f(1, "metadata", Msg("meta.ObjectMeta")), f(2, "data", MapStr), f(3, "binaryData", MapBytes), p(4, "immutable", Bool),
@@ -624,6 +674,8 @@ pub static ROOTS: &[(&str, &str, &str)] = &[
     ("v1", "Service", "core.Service"),
     ("v1", "Pod", "core.Pod"),
     ("v1", "PersistentVolumeClaim", "core.PersistentVolumeClaim"),
+    ("v1", "PersistentVolume", "core.PersistentVolume"),
+    ("v1", "Node", "core.Node"),
     ("v1", "Endpoints", "core.Endpoints"),
     ("v1", "LimitRange", "core.LimitRange"),
     ("v1", "Binding", "core.Binding"),
@@ -687,7 +739,7 @@ mod tests {
                     let later = [
                         "batch.JobCondition", "batch.PodFailurePolicy", "batch.SuccessPolicy", "batch.UncountedTerminatedPods",
                         "core.ContainerStatus", "core.EphemeralContainer", "core.PodResourceClaim", "core.ResourceClaim",
-                        "core.ScopeSelector", "meta.Time",
+                        "core.ScopeSelector", "core.NodeConfigSource", "core.NodeConfigStatus", "meta.Time",
                     ];
                     assert!(message(inner).is_some() || later.contains(&inner), "{name}.{} names {inner}, which has no table", field.json);
                 }
@@ -697,7 +749,7 @@ mod tests {
             numbers.dedup();
             assert_eq!(numbers.len(), fields.len(), "{name} has a field number twice");
         }
-        let without = ["Node", "PersistentVolume", "CustomResourceDefinition"];
+        let without = ["CustomResourceDefinition"];
         for r in crate::registry::builtin::all() {
             let has = root(&r.api_version(), &r.kind).is_some();
             assert_eq!(has, !without.contains(&r.kind.as_str()), "{} {}", r.api_version(), r.kind);
