@@ -48,8 +48,8 @@ pub fn message(name: &str, buf: &[u8], depth: usize) -> Result<Value, ProtoError
                     out.extend(inner);
                 }
             }
-            Kind::MapStr | Kind::MapBytes | Kind::MapMsg(_) => {
-                let (k, v) = map_entry(name, field, payload, depth)?;
+            Kind::Map(value_kind) => {
+                let (k, v) = map_entry(name, field, value_kind, payload, depth)?;
                 let slot = out.entry(field.json).or_insert_with(|| json!({}));
                 if let Some(m) = slot.as_object_mut() {
                     m.insert(k, v);
@@ -93,45 +93,34 @@ fn scalar(msg: &str, field: &Field, p: Payload<'_>, depth: usize) -> Result<Valu
         Kind::Time => time(bytes(msg, field, p)?, false)?,
         Kind::MicroTime => time(bytes(msg, field, p)?, true)?,
         Kind::IntOrString => int_or_string(bytes(msg, field, p)?)?,
-        Kind::Quantity => message("resource.Quantity", bytes(msg, field, p)?, depth + 1)?.get("string").cloned().unwrap_or(json!("0")),
         Kind::RawJson => raw_json(msg, bytes(msg, field, p)?)?,
         Kind::Bytes => b64(bytes(msg, field, p)?),
+        Kind::Pick(inner, keys) => {
+            let decoded = message(inner, bytes(msg, field, p)?, depth + 1)?;
+            keys.iter().find_map(|k| decoded.get(*k).cloned()).unwrap_or(Value::Null)
+        }
         // Maps are handled entry by entry by the caller.
-        Kind::MapStr | Kind::MapBytes | Kind::MapMsg(_) => Value::Null,
+        Kind::Map(_) => Value::Null,
     })
 }
 
-fn map_entry(msg: &str, field: &Field, p: Payload<'_>, depth: usize) -> Result<(String, Value), ProtoError> {
+fn map_entry(msg: &str, field: &Field, value_kind: &Kind, p: Payload<'_>, depth: usize) -> Result<(String, Value), ProtoError> {
     let mut r = Reader::new(bytes(msg, field, p)?);
-    let (mut key, mut value) = (String::new(), Value::Null);
+    let (mut key, mut value) = (String::new(), None);
+    let value_field = Field { kind: *value_kind, ..*field };
     while let Some((n, payload)) = r.field()? {
         match n {
             1 => key = utf8(msg, field, bytes(msg, field, payload)?)?,
-            2 => {
-                let b = bytes(msg, field, payload)?;
-                value = match field.kind {
-                    Kind::MapStr => json!(utf8(msg, field, b)?),
-                    Kind::MapBytes => b64(b),
-                    Kind::MapMsg(inner) => {
-                        // A message value with one repeated field (ExtraValue) is that list in JSON.
-                        let decoded = message(inner, b, depth + 1)?;
-                        match decoded.as_object().map(|o| o.len()) {
-                            Some(1) => decoded.as_object().and_then(|o| o.values().next().cloned()).unwrap_or(Value::Null),
-                            _ => decoded,
-                        }
-                    }
-                    _ => Value::Null,
-                };
-            }
+            2 => value = Some(scalar(msg, &value_field, payload, depth)?),
             other => return Err(ProtoError::UnknownField { message: format!("{msg}.{} map entry", field.json), number: other }),
         }
     }
-    if value.is_null() {
-        value = match field.kind {
-            Kind::MapStr | Kind::MapBytes => json!(""),
-            _ => json!([]),
-        };
-    }
+    // An entry without a value holds the value type's zero.
+    let value = value.unwrap_or_else(|| match value_kind {
+        Kind::Str | Kind::Bytes => json!(""),
+        Kind::Pick(..) => json!([]),
+        _ => json!({}),
+    });
     Ok((key, value))
 }
 

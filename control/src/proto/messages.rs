@@ -11,12 +11,11 @@ pub enum Kind {
     I64,
     /// A nested message, by table name.
     Msg(&'static str),
-    /// map<string, string>
-    MapStr,
-    /// map<string, bytes> (values base64 in JSON)
-    MapBytes,
-    /// map<string, message>
-    MapMsg(&'static str),
+    /// map<string, V>: entries with key 1 and value 2, values as the kind says
+    Map(&'static Kind),
+    /// A wrapper message that JSON shows as one of its fields: the first of
+    /// these present (Quantity's string, ExtraValue's items, schema-or-bool).
+    Pick(&'static str, &'static [&'static str]),
     /// meta/v1 Time: {seconds, nanos} → RFC 3339 string, seconds
     Time,
     /// meta/v1 MicroTime: the same message, printed with microseconds
@@ -30,8 +29,6 @@ pub enum Kind {
     Bytes,
     /// A message whose fields JSON inlines into the parent (`json:",inline"`).
     Inline(&'static str),
-    /// api/resource Quantity: its one string field → the string
-    Quantity,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -60,12 +57,15 @@ const fn r(number: u32, json: &'static str, kind: Kind) -> Field {
 
 use Kind::*;
 
+/// api/resource Quantity: JSON shows its string.
+const QUANTITY: Kind = Pick("resource.Quantity", &["string"]);
+
 pub static MESSAGES: &[(&str, &[Field])] = &[
     ("meta.ObjectMeta", &[
         f(1, "name", Str), f(2, "generateName", Str), f(3, "namespace", Str), f(4, "selfLink", Str),
         f(5, "uid", Str), f(6, "resourceVersion", Str), f(7, "generation", I64), f(8, "creationTimestamp", Time),
-        f(9, "deletionTimestamp", Time), p(10, "deletionGracePeriodSeconds", I64), f(11, "labels", MapStr),
-        f(12, "annotations", MapStr), r(13, "ownerReferences", Msg("meta.OwnerReference")), r(14, "finalizers", Str),
+        f(9, "deletionTimestamp", Time), p(10, "deletionGracePeriodSeconds", I64), f(11, "labels", Map(&Str)),
+        f(12, "annotations", Map(&Str)), r(13, "ownerReferences", Msg("meta.OwnerReference")), r(14, "finalizers", Str),
         r(17, "managedFields", Msg("meta.ManagedFieldsEntry")),
     ]),
     ("meta.OwnerReference", &[
@@ -85,8 +85,9 @@ pub static MESSAGES: &[(&str, &[Field])] = &[
         p(4, "propagationPolicy", Str), r(5, "dryRun", Str), p(6, "ignoreStoreReadErrorWithClusterBreakingPotential", Bool),
     ]),
     ("meta.Preconditions", &[p(1, "uid", Str), p(2, "resourceVersion", Str)]),
-    ("meta.LabelSelector", &[f(1, "matchLabels", MapStr), r(2, "matchExpressions", Msg("meta.Requirement"))]),
-    ("resource.Quantity", &[f(1, "string", Str)]),
+    ("meta.LabelSelector", &[f(1, "matchLabels", Map(&Str)), r(2, "matchExpressions", Msg("meta.Requirement"))]),
+    // Go writes the string of every Quantity, "0" for zero: keep it.
+    ("resource.Quantity", &[p(1, "string", Str)]),
     ("apps.Deployment", &[
         f(1, "metadata", Msg("meta.ObjectMeta")), f(2, "spec", Msg("apps.DeploymentSpec")), f(3, "status", Msg("apps.DeploymentStatus")),
     ]),
@@ -136,14 +137,14 @@ pub static MESSAGES: &[(&str, &[Field])] = &[
     ("core.PodSpec", &[
         r(1, "volumes", Msg("core.Volume")), r(2, "containers", Msg("core.Container")), f(3, "restartPolicy", Str),
         p(4, "terminationGracePeriodSeconds", I64), p(5, "activeDeadlineSeconds", I64), f(6, "dnsPolicy", Str),
-        f(7, "nodeSelector", MapStr), f(8, "serviceAccountName", Str), f(9, "serviceAccount", Str), f(10, "nodeName", Str),
+        f(7, "nodeSelector", Map(&Str)), f(8, "serviceAccountName", Str), f(9, "serviceAccount", Str), f(10, "nodeName", Str),
         f(11, "hostNetwork", Bool), f(12, "hostPID", Bool), f(13, "hostIPC", Bool), f(14, "securityContext", Msg("core.PodSecurityContext")),
         r(15, "imagePullSecrets", Msg("core.LocalObjectReference")), f(16, "hostname", Str), f(17, "subdomain", Str),
         f(18, "affinity", Msg("core.Affinity")), f(19, "schedulerName", Str), r(20, "initContainers", Msg("core.Container")),
         p(21, "automountServiceAccountToken", Bool), r(22, "tolerations", Msg("core.Toleration")), r(23, "hostAliases", Msg("core.HostAlias")),
         f(24, "priorityClassName", Str), p(25, "priority", I32), f(26, "dnsConfig", Msg("core.PodDNSConfig")),
         p(27, "shareProcessNamespace", Bool), r(28, "readinessGates", Msg("core.PodReadinessGate")), p(29, "runtimeClassName", Str),
-        p(30, "enableServiceLinks", Bool), p(31, "preemptionPolicy", Str), f(32, "overhead", MapMsg("resource.Quantity")),
+        p(30, "enableServiceLinks", Bool), p(31, "preemptionPolicy", Str), f(32, "overhead", Map(&QUANTITY)),
         r(33, "topologySpreadConstraints", Msg("core.TopologySpreadConstraint")), r(34, "ephemeralContainers", Msg("core.EphemeralContainer")),
         p(35, "setHostnameAsFQDN", Bool), f(36, "os", Msg("core.PodOS")), p(37, "hostUsers", Bool),
         r(38, "schedulingGates", Msg("core.PodSchedulingGate")), r(39, "resourceClaims", Msg("core.PodResourceClaim")),
@@ -161,7 +162,7 @@ pub static MESSAGES: &[(&str, &[Field])] = &[
     ("core.ContainerPort", &[f(1, "name", Str), f(2, "hostPort", I32), f(3, "containerPort", I32), f(4, "protocol", Str), f(5, "hostIP", Str)]),
     ("core.EnvVar", &[f(1, "name", Str), f(2, "value", Str), f(3, "valueFrom", Msg("core.EnvVarSource"))]),
     ("core.ResourceRequirements", &[
-        f(1, "limits", MapMsg("resource.Quantity")), f(2, "requests", MapMsg("resource.Quantity")), r(3, "claims", Msg("core.ResourceClaim")),
+        f(1, "limits", Map(&QUANTITY)), f(2, "requests", Map(&QUANTITY)), r(3, "claims", Msg("core.ResourceClaim")),
     ]),
     ("core.VolumeMount", &[
         f(1, "name", Str), f(2, "readOnly", Bool), f(3, "mountPath", Str), f(4, "subPath", Str), p(5, "mountPropagation", Str),
@@ -197,8 +198,8 @@ pub static MESSAGES: &[(&str, &[Field])] = &[
     ("core.ResourceQuota", &[
         f(1, "metadata", Msg("meta.ObjectMeta")), f(2, "spec", Msg("core.ResourceQuotaSpec")), f(3, "status", Msg("core.ResourceQuotaStatus")),
     ]),
-    ("core.ResourceQuotaSpec", &[f(1, "hard", MapMsg("resource.Quantity")), r(2, "scopes", Str), f(3, "scopeSelector", Msg("core.ScopeSelector"))]),
-    ("core.ResourceQuotaStatus", &[f(1, "hard", MapMsg("resource.Quantity")), f(2, "used", MapMsg("resource.Quantity"))]),
+    ("core.ResourceQuotaSpec", &[f(1, "hard", Map(&QUANTITY)), r(2, "scopes", Str), f(3, "scopeSelector", Msg("core.ScopeSelector"))]),
+    ("core.ResourceQuotaStatus", &[f(1, "hard", Map(&QUANTITY)), f(2, "used", Map(&QUANTITY))]),
     // value has no omitempty upstream: 0 is a real priority.
     ("scheduling.PriorityClass", &[
         f(1, "metadata", Msg("meta.ObjectMeta")), p(2, "value", I32), f(3, "globalDefault", Bool), f(4, "description", Str),
@@ -214,7 +215,7 @@ pub static MESSAGES: &[(&str, &[Field])] = &[
         p(4, "unhealthyPodEvictionPolicy", Str),
     ]),
     ("policy.PodDisruptionBudgetStatus", &[
-        f(1, "observedGeneration", I64), f(2, "disruptedPods", MapMsg("meta.Time")), f(3, "disruptionsAllowed", I32),
+        f(1, "observedGeneration", I64), f(2, "disruptedPods", Map(&Msg("meta.Time"))), f(3, "disruptionsAllowed", I32),
         f(4, "currentHealthy", I32), f(5, "desiredHealthy", I32), f(6, "expectedPods", I32), r(7, "conditions", Msg("meta.Condition")),
     ]),
     ("networking.Ingress", &[
@@ -269,7 +270,7 @@ pub static MESSAGES: &[(&str, &[Field])] = &[
         f(26, "projected", Msg("core.ProjectedVolumeSource")),
     ]),
     ("core.HostPathVolumeSource", &[f(1, "path", Str), p(2, "type", Str)]),
-    ("core.EmptyDirVolumeSource", &[f(1, "medium", Str), p(2, "sizeLimit", Quantity)]),
+    ("core.EmptyDirVolumeSource", &[f(1, "medium", Str), p(2, "sizeLimit", QUANTITY)]),
     ("core.SecretVolumeSource", &[f(1, "secretName", Str), r(2, "items", Msg("core.KeyToPath")), p(3, "defaultMode", I32), p(4, "optional", Bool)]),
     ("core.ConfigMapVolumeSource", &[f(1, "localObjectReference", Inline("core.LocalObjectReference")), r(2, "items", Msg("core.KeyToPath")), p(3, "defaultMode", I32), p(4, "optional", Bool)]),
     ("core.PersistentVolumeClaimVolumeSource", &[f(1, "claimName", Str), f(2, "readOnly", Bool)]),
@@ -289,7 +290,7 @@ pub static MESSAGES: &[(&str, &[Field])] = &[
     ]),
     ("core.KeyToPath", &[f(1, "key", Str), f(2, "path", Str), p(3, "mode", I32)]),
     ("core.ObjectFieldSelector", &[f(1, "apiVersion", Str), f(2, "fieldPath", Str)]),
-    ("core.ResourceFieldSelector", &[f(1, "containerName", Str), f(2, "resource", Str), f(3, "divisor", Quantity)]),
+    ("core.ResourceFieldSelector", &[f(1, "containerName", Str), f(2, "resource", Str), f(3, "divisor", QUANTITY)]),
     ("core.Probe", &[
         f(1, "handler", Inline("core.ProbeHandler")), f(2, "initialDelaySeconds", I32), f(3, "timeoutSeconds", I32),
         f(4, "periodSeconds", I32), f(5, "successThreshold", I32), f(6, "failureThreshold", I32),
@@ -383,8 +384,8 @@ pub static MESSAGES: &[(&str, &[Field])] = &[
         p(9, "volumeAttributesClassName", Str),
     ]),
     ("core.PersistentVolumeClaimStatus", &[
-        f(1, "phase", Str), r(2, "accessModes", Str), f(3, "capacity", MapMsg("resource.Quantity")), r(4, "conditions", Msg("meta.Condition")),
-        f(5, "allocatedResources", MapMsg("resource.Quantity")), f(7, "allocatedResourceStatuses", MapStr),
+        f(1, "phase", Str), r(2, "accessModes", Str), f(3, "capacity", Map(&QUANTITY)), r(4, "conditions", Msg("meta.Condition")),
+        f(5, "allocatedResources", Map(&QUANTITY)), f(7, "allocatedResourceStatuses", Map(&Str)),
         p(8, "currentVolumeAttributesClassName", Str),
     ]),
     ("core.TypedObjectReference", &[p(1, "apiGroup", Str), f(2, "kind", Str), f(3, "name", Str), p(4, "namespace", Str)]),
@@ -444,9 +445,9 @@ pub static MESSAGES: &[(&str, &[Field])] = &[
     ("core.LimitRange", &[f(1, "metadata", Msg("meta.ObjectMeta")), f(2, "spec", Msg("core.LimitRangeSpec"))]),
     ("core.LimitRangeSpec", &[r(1, "limits", Msg("core.LimitRangeItem"))]),
     ("core.LimitRangeItem", &[
-        f(1, "type", Str), f(2, "max", MapMsg("resource.Quantity")), f(3, "min", MapMsg("resource.Quantity")),
-        f(4, "default", MapMsg("resource.Quantity")), f(5, "defaultRequest", MapMsg("resource.Quantity")),
-        f(6, "maxLimitRequestRatio", MapMsg("resource.Quantity")),
+        f(1, "type", Str), f(2, "max", Map(&QUANTITY)), f(3, "min", Map(&QUANTITY)),
+        f(4, "default", Map(&QUANTITY)), f(5, "defaultRequest", Map(&QUANTITY)),
+        f(6, "maxLimitRequestRatio", Map(&QUANTITY)),
     ]),
     ("core.Binding", &[f(1, "metadata", Msg("meta.ObjectMeta")), f(2, "target", Msg("core.ObjectReference"))]),
     ("discovery.EndpointSlice", &[
@@ -455,7 +456,7 @@ pub static MESSAGES: &[(&str, &[Field])] = &[
     ]),
     ("discovery.Endpoint", &[
         r(1, "addresses", Str), f(2, "conditions", Msg("discovery.EndpointConditions")), p(3, "hostname", Str),
-        f(4, "targetRef", Msg("core.ObjectReference")), f(5, "deprecatedTopology", MapStr), p(6, "nodeName", Str), p(7, "zone", Str),
+        f(4, "targetRef", Msg("core.ObjectReference")), f(5, "deprecatedTopology", Map(&Str)), p(6, "nodeName", Str), p(7, "zone", Str),
         f(8, "hints", Msg("discovery.EndpointHints")),
     ]),
     ("discovery.EndpointConditions", &[p(1, "ready", Bool), p(2, "serving", Bool), p(3, "terminating", Bool)]),
@@ -463,7 +464,7 @@ pub static MESSAGES: &[(&str, &[Field])] = &[
     ("discovery.ForName", &[f(1, "name", Str)]),
     ("discovery.EndpointPort", &[p(1, "name", Str), p(2, "protocol", Str), p(3, "port", I32), p(4, "appProtocol", Str)]),
     ("storage.StorageClass", &[
-        f(1, "metadata", Msg("meta.ObjectMeta")), f(2, "provisioner", Str), f(3, "parameters", MapStr), p(4, "reclaimPolicy", Str),
+        f(1, "metadata", Msg("meta.ObjectMeta")), f(2, "provisioner", Str), f(3, "parameters", Map(&Str)), p(4, "reclaimPolicy", Str),
         r(5, "mountOptions", Str), p(6, "allowVolumeExpansion", Bool), p(7, "volumeBindingMode", Str),
         r(8, "allowedTopologies", Msg("core.TopologySelectorTerm")),
     ]),
@@ -493,7 +494,7 @@ pub static MESSAGES: &[(&str, &[Field])] = &[
     ]),
     ("certificates.CertificateSigningRequestSpec", &[
         f(1, "request", Bytes), f(2, "username", Str), f(3, "uid", Str), r(4, "groups", Str), r(5, "usages", Str),
-        f(6, "extra", MapMsg("authentication.ExtraValue")), f(7, "signerName", Str), p(8, "expirationSeconds", I32),
+        f(6, "extra", Map(&Pick("authentication.ExtraValue", &["items"]))), f(7, "signerName", Str), p(8, "expirationSeconds", I32),
     ]),
     ("certificates.CertificateSigningRequestStatus", &[
         r(1, "conditions", Msg("certificates.CertificateSigningRequestCondition")), f(2, "certificate", Bytes),
@@ -520,7 +521,7 @@ pub static MESSAGES: &[(&str, &[Field])] = &[
     ("authorization.SubjectAccessReviewSpec", &[
         f(1, "resourceAttributes", Msg("authorization.ResourceAttributes")),
         f(2, "nonResourceAttributes", Msg("authorization.NonResourceAttributes")), f(3, "user", Str), r(4, "groups", Str),
-        f(5, "extra", MapMsg("authentication.ExtraValue")), f(6, "uid", Str),
+        f(5, "extra", Map(&Pick("authentication.ExtraValue", &["items"]))), f(6, "uid", Str),
     ]),
     ("authorization.SelfSubjectRulesReview", &[
         f(1, "metadata", Msg("meta.ObjectMeta")), f(2, "spec", Msg("authorization.SelfSubjectRulesReviewSpec")),
@@ -545,7 +546,7 @@ pub static MESSAGES: &[(&str, &[Field])] = &[
     ]),
     ("core.Taint", &[f(1, "key", Str), f(2, "value", Str), f(3, "effect", Str), f(4, "timeAdded", Time)]),
     ("core.NodeStatus", &[
-        f(1, "capacity", MapMsg("resource.Quantity")), f(2, "allocatable", MapMsg("resource.Quantity")), f(3, "phase", Str),
+        f(1, "capacity", Map(&QUANTITY)), f(2, "allocatable", Map(&QUANTITY)), f(3, "phase", Str),
         r(4, "conditions", Msg("core.NodeCondition")), r(5, "addresses", Msg("core.NodeAddress")),
         f(6, "daemonEndpoints", Msg("core.NodeDaemonEndpoints")), f(7, "nodeInfo", Msg("core.NodeSystemInfo")),
         r(8, "images", Msg("core.ContainerImage")), r(9, "volumesInUse", Str), r(10, "volumesAttached", Msg("core.AttachedVolume")),
@@ -575,7 +576,7 @@ pub static MESSAGES: &[(&str, &[Field])] = &[
         f(1, "metadata", Msg("meta.ObjectMeta")), f(2, "spec", Msg("core.PersistentVolumeSpec")), f(3, "status", Msg("core.PersistentVolumeStatus")),
     ]),
     ("core.PersistentVolumeSpec", &[
-        f(1, "capacity", MapMsg("resource.Quantity")), f(2, "persistentVolumeSource", Inline("core.PersistentVolumeSource")),
+        f(1, "capacity", Map(&QUANTITY)), f(2, "persistentVolumeSource", Inline("core.PersistentVolumeSource")),
         r(3, "accessModes", Str), f(4, "claimRef", Msg("core.ObjectReference")), f(5, "persistentVolumeReclaimPolicy", Str),
         f(6, "storageClassName", Str), r(7, "mountOptions", Str), p(8, "volumeMode", Str), f(9, "nodeAffinity", Msg("core.VolumeNodeAffinity")),
         p(10, "volumeAttributesClassName", Str),
@@ -589,10 +590,10 @@ pub static MESSAGES: &[(&str, &[Field])] = &[
     ("core.PersistentVolumeStatus", &[f(1, "phase", Str), f(2, "message", Str), f(3, "reason", Str), f(4, "lastPhaseTransitionTime", Time)]),
     ("meta.Requirement", &[f(1, "key", Str), f(2, "operator", Str), r(3, "values", Str)]),
     ("core.ConfigMap", &[
-        f(1, "metadata", Msg("meta.ObjectMeta")), f(2, "data", MapStr), f(3, "binaryData", MapBytes), p(4, "immutable", Bool),
+        f(1, "metadata", Msg("meta.ObjectMeta")), f(2, "data", Map(&Str)), f(3, "binaryData", Map(&Bytes)), p(4, "immutable", Bool),
     ]),
     ("core.Secret", &[
-        f(1, "metadata", Msg("meta.ObjectMeta")), f(2, "data", MapBytes), f(3, "type", Str), f(4, "stringData", MapStr),
+        f(1, "metadata", Msg("meta.ObjectMeta")), f(2, "data", Map(&Bytes)), f(3, "type", Str), f(4, "stringData", Map(&Str)),
         p(5, "immutable", Bool),
     ]),
     ("core.Namespace", &[
@@ -616,7 +617,7 @@ pub static MESSAGES: &[(&str, &[Field])] = &[
         f(1, "metadata", Msg("meta.ObjectMeta")), f(2, "spec", Msg("core.ServiceSpec")), f(3, "status", Msg("core.ServiceStatus")),
     ]),
     ("core.ServiceSpec", &[
-        r(1, "ports", Msg("core.ServicePort")), f(2, "selector", MapStr), f(3, "clusterIP", Str), f(4, "type", Str),
+        r(1, "ports", Msg("core.ServicePort")), f(2, "selector", Map(&Str)), f(3, "clusterIP", Str), f(4, "type", Str),
         r(5, "externalIPs", Str), f(7, "sessionAffinity", Str), f(8, "loadBalancerIP", Str),
         r(9, "loadBalancerSourceRanges", Str), f(10, "externalName", Str), f(11, "externalTrafficPolicy", Str),
         f(12, "healthCheckNodePort", I32), f(13, "publishNotReadyAddresses", Bool),
@@ -641,7 +642,7 @@ pub static MESSAGES: &[(&str, &[Field])] = &[
     ]),
     ("authentication.SelfSubjectReviewStatus", &[f(1, "userInfo", Msg("authentication.UserInfo"))]),
     ("authentication.UserInfo", &[
-        f(1, "username", Str), f(2, "uid", Str), r(3, "groups", Str), f(4, "extra", MapMsg("authentication.ExtraValue")),
+        f(1, "username", Str), f(2, "uid", Str), r(3, "groups", Str), f(4, "extra", Map(&Pick("authentication.ExtraValue", &["items"]))),
     ]),
     // ExtraValue is a list of strings; as a map value it is the list itself.
     ("authentication.ExtraValue", &[r(1, "items", Str)]),
@@ -734,7 +735,12 @@ mod tests {
     fn tables_are_complete() {
         for (name, fields) in MESSAGES {
             for field in fields.iter() {
-                if let Kind::Msg(inner) | Kind::Inline(inner) | Kind::MapMsg(inner) = field.kind {
+                let inner = match field.kind {
+                    Kind::Msg(inner) | Kind::Inline(inner) | Kind::Pick(inner, _) => Some(inner),
+                    Kind::Map(Kind::Msg(inner)) | Kind::Map(Kind::Pick(inner, _)) => Some(*inner),
+                    _ => None,
+                };
+                if let Some(inner) = inner {
                     // Nested messages left for later are refused at run time with their name.
                     let later = [
                         "batch.JobCondition", "batch.PodFailurePolicy", "batch.SuccessPolicy", "batch.UncountedTerminatedPods",
