@@ -89,6 +89,10 @@ fn scalar(msg: &str, field: &Field, p: Payload<'_>, depth: usize) -> Result<Valu
         Kind::Bool => json!(varint(msg, field, p)? != 0),
         Kind::I32 => json!(varint(msg, field, p)? as i32),
         Kind::I64 => json!(varint(msg, field, p)? as i64),
+        Kind::F64 => match p {
+            Payload::Fixed64(bits) => json!(f64::from_bits(bits)),
+            _ => return Err(ProtoError::WireType { message: msg.into(), field: field.json.into() }),
+        },
         Kind::Msg(inner) | Kind::Inline(inner) => message(inner, bytes(msg, field, p)?, depth + 1)?,
         Kind::Time => time(bytes(msg, field, p)?, false)?,
         Kind::MicroTime => time(bytes(msg, field, p)?, true)?,
@@ -745,6 +749,64 @@ mod tests {
     }
 
     #[test]
+    fn custom_resource_definition_with_schema() {
+        use k8s_pb::apiextensions_apiserver::pkg::apis::apiextensions::v1 as ext;
+        let string = || ext::JsonSchemaProps { r#type: Some("string".into()), ..Default::default() };
+        let schema = ext::JsonSchemaProps {
+            r#type: Some("object".into()),
+            properties: [
+                ("spec".to_string(), ext::JsonSchemaProps {
+                    r#type: Some("object".into()),
+                    required: vec!["size".into()],
+                    properties: [
+                        ("size".to_string(), ext::JsonSchemaProps { r#type: Some("integer".into()), minimum: Some(1.0), maximum: Some(10.0), default: Some(ext::Json { raw: Some(b"3".to_vec()) }), ..Default::default() }),
+                        ("color".to_string(), ext::JsonSchemaProps { r#type: Some("string".into()), r#enum: vec![ext::Json { raw: Some(br#""red""#.to_vec()) }, ext::Json { raw: Some(br#""blue""#.to_vec()) }], ..Default::default() }),
+                        ("tags".to_string(), ext::JsonSchemaProps { r#type: Some("array".into()), items: Some(Box::new(ext::JsonSchemaPropsOrArray { schema: Some(Box::new(string())), j_son_schemas: vec![] })), x_kubernetes_list_type: Some("set".into()), ..Default::default() }),
+                        ("labels".to_string(), ext::JsonSchemaProps { r#type: Some("object".into()), additional_properties: Some(Box::new(ext::JsonSchemaPropsOrBool { allows: Some(true), schema: Some(Box::new(string())) })), ..Default::default() }),
+                        ("closed".to_string(), ext::JsonSchemaProps { r#type: Some("object".into()), additional_properties: Some(Box::new(ext::JsonSchemaPropsOrBool { allows: Some(false), schema: None })), ..Default::default() }),
+                    ].into(),
+                    ..Default::default()
+                }),
+                ("status".to_string(), ext::JsonSchemaProps { r#type: Some("object".into()), x_kubernetes_preserve_unknown_fields: Some(true), ..Default::default() }),
+            ].into(),
+            ..Default::default()
+        };
+        let crd = ext::CustomResourceDefinition {
+            metadata: Some(meta::ObjectMeta { name: Some("widgets.example.com".into()), ..Default::default() }),
+            spec: Some(ext::CustomResourceDefinitionSpec {
+                group: Some("example.com".into()),
+                names: Some(ext::CustomResourceDefinitionNames { plural: Some("widgets".into()), kind: Some("Widget".into()), short_names: vec!["wd".into()], ..Default::default() }),
+                scope: Some("Namespaced".into()),
+                versions: vec![ext::CustomResourceDefinitionVersion {
+                    name: Some("v1".into()),
+                    served: Some(true),
+                    storage: Some(true),
+                    schema: Some(ext::CustomResourceValidation { open_apiv3_schema: Some(schema) }),
+                    subresources: Some(ext::CustomResourceSubresources { status: Some(ext::CustomResourceSubresourceStatus {}), scale: None }),
+                    additional_printer_columns: vec![ext::CustomResourceColumnDefinition { name: Some("Size".into()), r#type: Some("integer".into()), json_path: Some(".spec.size".into()), ..Default::default() }],
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }),
+            status: Some(ext::CustomResourceDefinitionStatus::default()),
+        };
+        let got = decode_object(&envelope("apiextensions.k8s.io/v1", "CustomResourceDefinition", crd.encode_to_vec())).expect("decode");
+        let v = &got["spec"]["versions"][0];
+        assert_eq!(v["served"], true);
+        assert_eq!(v["subresources"], json!({"status": {}}));
+        assert_eq!(v["additionalPrinterColumns"], json!([{"name": "Size", "type": "integer", "jsonPath": ".spec.size"}]));
+        let spec = &v["schema"]["openAPIV3Schema"]["properties"]["spec"];
+        assert_eq!(spec["required"], json!(["size"]));
+        assert_eq!(spec["properties"]["size"], json!({"type": "integer", "default": 3, "maximum": 10.0, "minimum": 1.0}));
+        assert_eq!(spec["properties"]["color"]["enum"], json!(["red", "blue"]));
+        assert_eq!(spec["properties"]["tags"], json!({"type": "array", "items": {"type": "string"}, "x-kubernetes-list-type": "set"}));
+        assert_eq!(spec["properties"]["labels"]["additionalProperties"], json!({"type": "string"}));
+        assert_eq!(spec["properties"]["closed"]["additionalProperties"], json!(false));
+        assert_eq!(v["schema"]["openAPIV3Schema"]["properties"]["status"], json!({"type": "object", "x-kubernetes-preserve-unknown-fields": true}));
+        assert_eq!(got["spec"]["names"], json!({"plural": "widgets", "shortNames": ["wd"], "kind": "Widget"}));
+    }
+
+    #[test]
     fn delete_options_in_any_group_version() {
         let opts = meta::DeleteOptions {
             grace_period_seconds: Some(0),
@@ -775,8 +837,8 @@ mod tests {
         raw.extend([0xf8, 0x01, 0x01]); // field 31, varint 1
         let err = decode_object(&envelope("v1", "ConfigMap", raw)).expect_err("unknown field");
         assert!(err.to_string().contains("31"), "{err}");
-        let err = decode_object(&envelope("apiextensions.k8s.io/v1", "CustomResourceDefinition", Vec::new())).expect_err("unsupported kind");
-        assert!(err.to_string().contains("apiextensions.k8s.io/v1 CustomResourceDefinition"), "{err}");
+        let err = decode_object(&envelope("example.com/v1", "Widget", Vec::new())).expect_err("unsupported kind");
+        assert!(err.to_string().contains("example.com/v1 Widget"), "{err}");
         // A nested message without a table is named too.
         let pod = core::Pod {
             spec: Some(core::PodSpec { volumes: vec![core::Volume { name: Some("v".into()), volume_source: Some(core::VolumeSource { iscsi: Some(core::IscsiVolumeSource::default()), ..Default::default() }) }], ..Default::default() }),
