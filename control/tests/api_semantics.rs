@@ -194,3 +194,48 @@ async fn deletecollection_honours_the_label_selector() {
     assert_eq!(code, 400);
     assert_eq!(status["message"], "field label not supported: spec.nope");
 }
+
+#[tokio::test]
+async fn protobuf_requests_and_responses() {
+    let f = fixture().await;
+    let created = cm("pb", json!({"app": "web"}));
+    // Ask for protobuf, as client-go does; the answer decodes to what JSON says.
+    let get = |accept: &'static str| {
+        let api = f.api.clone();
+        async move {
+            let call = Call {
+                method: Method::GET,
+                query: Query::default(),
+                accept: Some(accept.into()),
+                content_type: None,
+                user: admin(),
+                user_agent: None,
+                body: Bytes::new(),
+            };
+            let resp = api.handle(&format!("{CMS}/pb"), call).await;
+            let ct = resp.headers().get(http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+            (ct, resp.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default())
+        }
+    };
+    // Create with a protobuf body built from JSON by the server's own encoder.
+    let body = coracle_control::proto::encode_object(&created).expect("encode");
+    let call = Call {
+        method: Method::POST,
+        query: Query::default(),
+        accept: Some("application/vnd.kubernetes.protobuf, application/json".into()),
+        content_type: Some("application/vnd.kubernetes.protobuf".into()),
+        user: admin(),
+        user_agent: None,
+        body: Bytes::from(body),
+    };
+    let resp = f.api.handle(CMS, call).await;
+    assert_eq!(resp.status().as_u16(), 201);
+    let (ct, pb) = get("application/vnd.kubernetes.protobuf, application/json").await;
+    assert_eq!(ct, "application/vnd.kubernetes.protobuf");
+    let from_pb = coracle_control::proto::decode_object(&pb).expect("decode response");
+    let (ct, js) = get("application/json").await;
+    assert_eq!(ct, "application/json");
+    let from_json: Value = serde_json::from_slice(&js).expect("json");
+    assert_eq!(from_pb, from_json);
+    assert_eq!(from_json["metadata"]["labels"]["app"], "web");
+}

@@ -64,15 +64,24 @@ pub enum Wanted {
     Yaml,
     Table,
     PartialMetadata,
-    /// Nothing the client accepts is served (protobuf only, say): 406.
+    /// Kubernetes protobuf, preferred by the client; `or_json` when it
+    /// also accepts JSON (for objects protobuf cannot carry, like Status).
+    Protobuf { or_json: bool },
+    /// Nothing the client accepts is served: 406.
     Unacceptable,
 }
 
 pub fn negotiate(accept: Option<&str>) -> Wanted {
     let Some(accept) = accept.filter(|a| !a.trim().is_empty()) else { return Wanted::Json };
-    for part in accept.split(',') {
-        let p = part.replace(' ', "");
+    let parts: Vec<String> = accept.split(',').map(|part| part.replace(' ', "")).collect();
+    for (i, p) in parts.iter().enumerate() {
         let mime = p.split(';').next().unwrap_or("");
+        if mime == crate::proto::CONTENT_TYPE && !p.contains("as=") && !p.contains("stream=") {
+            let or_json = parts[i + 1..]
+                .iter()
+                .any(|q| matches!(q.split(';').next().unwrap_or(""), "application/json" | "*/*" | "application/*"));
+            return Wanted::Protobuf { or_json };
+        }
         if p.contains("as=Table") && p.contains("g=meta.k8s.io") && (mime == "application/json" || mime == "*/*") {
             return Wanted::Table;
         }
@@ -112,9 +121,10 @@ mod tests {
             negotiate(Some("application/json;as=Table;v=v1;g=meta.k8s.io,application/json;as=Table;v=v1beta1;g=meta.k8s.io,application/json")),
             Wanted::Table
         );
-        assert_eq!(negotiate(Some("application/vnd.kubernetes.protobuf, */*")), Wanted::Json);
+        assert_eq!(negotiate(Some("application/vnd.kubernetes.protobuf, */*")), Wanted::Protobuf { or_json: true });
+        assert_eq!(negotiate(Some("application/json, application/vnd.kubernetes.protobuf")), Wanted::Json);
         assert_eq!(negotiate(Some("application/yaml")), Wanted::Yaml);
-        assert_eq!(negotiate(Some("application/vnd.kubernetes.protobuf")), Wanted::Unacceptable);
+        assert_eq!(negotiate(Some("application/vnd.kubernetes.protobuf")), Wanted::Protobuf { or_json: false });
         assert_eq!(negotiate(Some("application/com.github.proto-openapi.spec.v2@v1.0+protobuf")), Wanted::Unacceptable);
         assert_eq!(negotiate(None), Wanted::Json);
     }

@@ -83,6 +83,22 @@ pub fn full(bytes: impl Into<Bytes>) -> Body {
 }
 
 pub fn json_response(code: u16, value: &Value, wanted: &Wanted) -> Response<Body> {
+    if let Wanted::Protobuf { or_json } = wanted {
+        if code < 300 {
+            match crate::proto::encode_object(value) {
+                Ok(bytes) => {
+                    let mut resp = Response::new(full(bytes));
+                    *resp.status_mut() = StatusCode::from_u16(code).unwrap_or(StatusCode::OK);
+                    resp.headers_mut().insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static(crate::proto::CONTENT_TYPE));
+                    return resp;
+                }
+                Err(e) if !or_json => {
+                    return error_response(&ApiError::new(406, "NotAcceptable", format!("cannot answer in protobuf: {e}")));
+                }
+                Err(e) => tracing::debug!(error = %e, "answering in JSON"),
+            }
+        }
+    }
     let (bytes, ct) = codec::encode(value, wanted);
     let mut resp = Response::new(full(bytes));
     *resp.status_mut() = StatusCode::from_u16(code).unwrap_or(StatusCode::OK);

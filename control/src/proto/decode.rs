@@ -178,8 +178,18 @@ fn raw_json(msg: &str, buf: &[u8]) -> Result<Value, ProtoError> {
 #[cfg(test)]
 mod tests {
     //! The tables checked against the real bindings: objects encoded with
-    //! `k8s-pb` (prost) must decode to the JSON a Kubernetes client means.
-    use super::super::decode_object;
+    //! `k8s-pb` (prost) must decode to the JSON a Kubernetes client means,
+    //! and that JSON must encode back to bytes that decode to the same.
+    use super::super::{decode_object as decode_only, encode_object, ProtoError};
+    use serde_json::Value;
+
+    /// Decode, then check the encoder gives the same object back.
+    fn decode_object(body: &[u8]) -> Result<Value, ProtoError> {
+        let json = decode_only(body)?;
+        let encoded = encode_object(&json).unwrap_or_else(|e| panic!("encoding {json}: {e}"));
+        assert_eq!(decode_only(&encoded).expect("decode what was encoded"), json);
+        Ok(json)
+    }
     use k8s_pb::api::core::v1 as core;
     use k8s_pb::apimachinery::pkg::apis::meta::v1 as meta;
     use k8s_pb::apimachinery::pkg::runtime::{TypeMeta, Unknown};
@@ -804,6 +814,52 @@ mod tests {
         assert_eq!(spec["properties"]["closed"]["additionalProperties"], json!(false));
         assert_eq!(v["schema"]["openAPIV3Schema"]["properties"]["status"], json!({"type": "object", "x-kubernetes-preserve-unknown-fields": true}));
         assert_eq!(got["spec"]["names"], json!({"plural": "widgets", "shortNames": ["wd"], "kind": "Widget"}));
+    }
+
+    /// What the server sends back, read by the real bindings.
+    #[test]
+    fn responses_decode_with_the_real_bindings() {
+        use k8s_pb::api::apps::v1 as apps;
+        let unwrap = |bytes: &[u8]| -> (TypeMeta, Vec<u8>) {
+            let u = Unknown::decode(&bytes[4..]).expect("envelope");
+            (u.type_meta.expect("type meta"), u.raw.expect("raw"))
+        };
+        let deploy = json!({
+            "apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "web", "namespace": "default", "uid": "u-1", "resourceVersion": "42", "generation": 2,
+                "creationTimestamp": "2023-11-14T22:13:20Z", "labels": {"app": "web"},
+                "managedFields": [{"manager": "kubectl", "operation": "Apply", "apiVersion": "apps/v1", "time": "2023-11-14T22:13:20Z", "fieldsType": "FieldsV1", "fieldsV1": {"f:spec": {"f:replicas": {}}}}]},
+            "spec": {"replicas": 0, "selector": {"matchLabels": {"app": "web"}}, "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"}},
+                "template": {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [{"name": "app", "image": "app:1", "resources": {"limits": {"cpu": "500m"}}}], "restartPolicy": "Always", "terminationGracePeriodSeconds": 30}}},
+            "status": {"observedGeneration": 2, "conditions": [{"type": "Available", "status": "True", "lastUpdateTime": "2023-11-14T22:13:20Z"}]},
+        });
+        let (tm, raw) = unwrap(&encode_object(&deploy).expect("encode"));
+        assert_eq!((tm.api_version.as_deref(), tm.kind.as_deref()), (Some("apps/v1"), Some("Deployment")));
+        let d = apps::Deployment::decode(raw.as_slice()).expect("prost decode");
+        let m = d.metadata.expect("metadata");
+        assert_eq!(m.resource_version.as_deref(), Some("42"));
+        assert_eq!(m.creation_timestamp.and_then(|t| t.seconds), Some(1_700_000_000));
+        assert_eq!(m.managed_fields[0].fields_v1.as_ref().and_then(|f| f.raw.clone()), Some(br#"{"f:spec":{"f:replicas":{}}}"#.to_vec()));
+        let spec = d.spec.expect("spec");
+        assert_eq!(spec.replicas, Some(0));
+        let rolling = spec.strategy.and_then(|s| s.rolling_update).expect("rolling update");
+        assert_eq!(rolling.max_surge.and_then(|m| m.str_val).as_deref(), Some("25%"));
+        let c = &spec.template.and_then(|t| t.spec).expect("pod spec").containers[0];
+        assert_eq!(c.image.as_deref(), Some("app:1"));
+        assert_eq!(c.resources.as_ref().and_then(|r| r.limits.get("cpu")).and_then(|q| q.string.clone()).as_deref(), Some("500m"));
+
+        let list = json!({"apiVersion": "v1", "kind": "ConfigMapList", "metadata": {"resourceVersion": "7", "continue": "abc"},
+            "items": [{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "a"}, "data": {"k": "v"}}, {"metadata": {"name": "b"}}]});
+        let (tm, raw) = unwrap(&encode_object(&list).expect("encode list"));
+        assert_eq!(tm.kind.as_deref(), Some("ConfigMapList"));
+        let l = core::ConfigMapList::decode(raw.as_slice()).expect("prost decode list");
+        assert_eq!(l.metadata.and_then(|m| m.r#continue).as_deref(), Some("abc"));
+        assert_eq!(l.items.len(), 2);
+        assert_eq!(l.items[0].data.get("k").map(String::as_str), Some("v"));
+
+        // Anything without a table is refused, so the server can answer in JSON.
+        let odd = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "a"}, "unknownField": 1});
+        assert!(encode_object(&odd).is_err());
     }
 
     #[test]

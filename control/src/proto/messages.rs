@@ -70,6 +70,7 @@ pub static MESSAGES: &[(&str, &[Field])] = &[
         f(12, "annotations", Map(&Str)), r(13, "ownerReferences", Msg("meta.OwnerReference")), r(14, "finalizers", Str),
         r(17, "managedFields", Msg("meta.ManagedFieldsEntry")),
     ]),
+    ("meta.ListMeta", &[f(1, "selfLink", Str), f(2, "resourceVersion", Str), f(3, "continue", Str), p(4, "remainingItemCount", I64)]),
     ("meta.OwnerReference", &[
         f(1, "kind", Str), f(3, "name", Str), f(4, "uid", Str), f(5, "apiVersion", Str), p(6, "controller", Bool),
         p(7, "blockOwnerDeletion", Bool),

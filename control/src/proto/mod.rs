@@ -8,6 +8,7 @@
 //! Must not guess: a kind or field without a table is an error that says so.
 
 mod decode;
+mod encode;
 mod messages;
 mod wire;
 
@@ -71,4 +72,46 @@ pub fn decode_object(body: &[u8]) -> Result<Value, ProtoError> {
         obj = Value::Object(ordered);
     }
     Ok(obj)
+}
+
+/// Encode an object or a list (`apiVersion`/`kind` set, as the server
+/// produces them) in the Kubernetes protobuf envelope. Fails, naming what,
+/// when a kind or field has no table: the caller then answers in JSON.
+pub fn encode_object(obj: &Value) -> Result<Vec<u8>, ProtoError> {
+    let api_version = obj.get("apiVersion").and_then(Value::as_str).unwrap_or("");
+    let kind = obj.get("kind").and_then(Value::as_str).unwrap_or("");
+    let strip = |v: &Value| {
+        let mut v = v.clone();
+        if let Some(m) = v.as_object_mut() {
+            m.remove("apiVersion");
+            m.remove("kind");
+        }
+        v
+    };
+    let raw = match messages::root(api_version, kind) {
+        Some(message) => encode::message(message, &strip(obj), 0)?,
+        None => {
+            // A list: ListMeta and the items, each an item message.
+            let item_kind = kind.strip_suffix("List").unwrap_or("");
+            let item = messages::root(api_version, item_kind).ok_or_else(|| ProtoError::Unsupported(format!("{api_version} {kind}")))?;
+            let mut w = wire::Writer::default();
+            let meta = obj.get("metadata").cloned().unwrap_or(json!({}));
+            w.bytes(1, &encode::message("meta.ListMeta", &meta, 1)?);
+            for it in obj.get("items").and_then(Value::as_array).into_iter().flatten() {
+                w.bytes(2, &encode::message(item, &strip(it), 1)?);
+            }
+            w.buf
+        }
+    };
+    let mut type_meta = wire::Writer::default();
+    type_meta.bytes(1, api_version.as_bytes());
+    type_meta.bytes(2, kind.as_bytes());
+    let mut unknown = wire::Writer::default();
+    unknown.bytes(1, &type_meta.buf);
+    unknown.bytes(2, &raw);
+    unknown.bytes(3, b"");
+    unknown.bytes(4, b"");
+    let mut out = MAGIC.to_vec();
+    out.extend(unknown.buf);
+    Ok(out)
 }

@@ -84,3 +84,43 @@ mod tests {
         assert!(Reader::new(&[0x08, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01]).field().is_err());
     }
 }
+
+/// Builds protocol buffers wire format.
+#[derive(Default)]
+pub struct Writer {
+    pub buf: Vec<u8>,
+}
+
+impl Writer {
+    pub fn varint(&mut self, mut v: u64) {
+        loop {
+            let byte = (v & 0x7f) as u8;
+            v >>= 7;
+            if v == 0 {
+                self.buf.push(byte);
+                return;
+            }
+            self.buf.push(byte | 0x80);
+        }
+    }
+
+    fn key(&mut self, number: u32, wire_type: u64) {
+        self.varint((u64::from(number) << 3) | wire_type);
+    }
+
+    pub fn uint(&mut self, number: u32, v: u64) {
+        self.key(number, 0);
+        self.varint(v);
+    }
+
+    pub fn fixed64(&mut self, number: u32, v: u64) {
+        self.key(number, 1);
+        self.buf.extend_from_slice(&v.to_le_bytes());
+    }
+
+    pub fn bytes(&mut self, number: u32, b: &[u8]) {
+        self.key(number, 2);
+        self.varint(b.len() as u64);
+        self.buf.extend_from_slice(b);
+    }
+}
