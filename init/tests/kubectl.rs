@@ -259,6 +259,10 @@ fn bad_input_is_rejected_with_a_clear_status_and_changes_nothing() {
     let selector_mismatch = DEPLOY.replace("template:\n    metadata:\n      labels: {app: web}", "template:\n    metadata:\n      labels: {app: other}");
     let err = s.fails(&["create", "-f", "-"], Some(&selector_mismatch));
     assert!(err.contains("`selector` does not match template `labels`"), "{err}");
+    let wrong = dir.join("wrong.json");
+    std::fs::write(&wrong, r#"{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"w"}}"#).expect("write");
+    let err = s.fails(&["create", "--raw", "/api/v1/namespaces/default/configmaps", "-f", wrong.to_str().unwrap_or("")], None);
+    assert!(err.contains("does not match"), "{err}");
     let big = dir.join("big.json");
     let payload = "x".repeat(3 * 1024 * 1024 + 10);
     std::fs::write(&big, format!("{{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":{{\"name\":\"big\"}},\"data\":{{\"a\":\"{payload}\"}}}}")).expect("write");
