@@ -9,6 +9,8 @@
 pub mod admission;
 pub mod api;
 pub mod apply;
+pub mod config;
+pub mod controllers;
 pub mod openapi;
 pub mod table;
 pub mod field_error;
@@ -23,3 +25,7 @@ pub mod proto;
 pub mod registry;
 pub mod store;
 pub mod schema;
+
+// Lets modules name this crate as other crates do (`coracle_control::...`),
+// so a module can be built and tested on its own while it is written.
+extern crate self as coracle_control;

@@ -41,6 +41,9 @@ pub struct ServerConfig {
     pub tls_sans: Vec<String>,
     pub kubeconfig: PathBuf,
     pub node_name: String,
+    pub cluster: Arc<crate::config::ClusterConfig>,
+    /// Run the scheduler and controllers (off only for API-only tests).
+    pub controllers: bool,
 }
 
 /// A running control plane.
@@ -113,7 +116,7 @@ pub async fn start(cfg: ServerConfig) -> Result<Running, ServerError> {
     let admin = ca.load_or_issue("client-admin", &admin_spec)?;
 
     let store = Arc::new(SqliteStore::open(&cfg.data_dir.join("db").join("state.db"))?);
-    let api = ApiServer::new(store.clone()).await.map_err(|e| ServerError::Bootstrap(e.message))?;
+    let api = ApiServer::with_config(store.clone(), cfg.cluster.clone()).await.map_err(|e| ServerError::Bootstrap(e.message))?;
     api.bootstrap().await.map_err(|e| ServerError::Bootstrap(e.message))?;
 
     let resolver = Arc::new(SwappableCert(RwLock::new(Arc::new(certified_key(&serving)?))));
@@ -145,6 +148,11 @@ pub async fn start(cfg: ServerConfig) -> Result<Running, ServerError> {
 
     tokio::spawn(renew_serving(ca.clone(), cfg.clone(), resolver));
     tokio::spawn(accept_loop(listener, acceptor, api.clone()));
+    if cfg.controllers {
+        let client = crate::controllers::client::in_process(api.clone());
+        let clock = crate::controllers::clock::Clock::from_env();
+        tokio::spawn(crate::controllers::run(client, cfg.cluster.clone(), clock));
+    }
     tracing::info!(%addr, kubeconfig = %cfg.kubeconfig.display(), "API server listening");
     Ok(Running { api, addr, store, kubeconfig: cfg.kubeconfig.clone() })
 }

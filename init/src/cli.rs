@@ -42,6 +42,67 @@ pub struct ServerArgs {
     /// Name of this node [default: the host name].
     #[arg(long)]
     pub node_name: Option<String>,
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+}
+
+/// Cluster settings (k3s' flag names; upstream component flags for the rest).
+#[derive(Args, Debug)]
+pub struct ClusterArgs {
+    /// Pod network; each node gets a /24 of it.
+    #[arg(long, default_value = "10.42.0.0/16")]
+    pub cluster_cidr: String,
+    /// Network ClusterIPs are allocated from.
+    #[arg(long, default_value = "10.43.0.0/16")]
+    pub service_cidr: String,
+    /// Cluster DNS address [default: the 10th address of --service-cidr].
+    #[arg(long)]
+    pub cluster_dns: Option<String>,
+    #[arg(long, default_value = "cluster.local")]
+    pub cluster_domain: String,
+    /// NodePort range, inclusive.
+    #[arg(long, default_value = "30000-32767")]
+    pub service_node_port_range: String,
+    /// Seconds without a lease renewal before a node is marked NotReady.
+    #[arg(long, default_value_t = 40)]
+    pub node_monitor_grace_period: u64,
+    /// Seconds pods tolerate a not-ready node before they are evicted.
+    #[arg(long, default_value_t = 300)]
+    pub default_not_ready_toleration_seconds: i64,
+    /// Seconds pods tolerate an unreachable node before they are evicted.
+    #[arg(long, default_value_t = 300)]
+    pub default_unreachable_toleration_seconds: i64,
+}
+
+impl ClusterArgs {
+    pub fn to_config(&self, server_name: &str) -> anyhow::Result<coracle_control::config::ClusterConfig> {
+        let (lo, hi) = self
+            .service_node_port_range
+            .split_once('-')
+            .and_then(|(a, b)| Some((a.trim().parse::<u16>().ok()?, b.trim().parse::<u16>().ok()?)))
+            .filter(|(a, b)| a <= b)
+            .with_context(|| format!("--service-node-port-range {:?}: expected FROM-TO, like 30000-32767", self.service_node_port_range))?;
+        let (net, _) = coracle_control::config::parse_cidr(&self.service_cidr)
+            .with_context(|| format!("--service-cidr {:?}: expected an IPv4 network like 10.43.0.0/16", self.service_cidr))?;
+        coracle_control::config::parse_cidr(&self.cluster_cidr)
+            .with_context(|| format!("--cluster-cidr {:?}: expected an IPv4 network like 10.42.0.0/16", self.cluster_cidr))?;
+        let dns = match &self.cluster_dns {
+            Some(d) => d.clone(),
+            None => std::net::Ipv4Addr::from(u32::from(net) + 10).to_string(),
+        };
+        Ok(coracle_control::config::ClusterConfig {
+            server_name: server_name.to_string(),
+            cluster_cidr: self.cluster_cidr.clone(),
+            service_cidr: self.service_cidr.clone(),
+            cluster_dns: dns,
+            cluster_domain: self.cluster_domain.clone(),
+            node_port_range: (lo, hi),
+            node_monitor_period: std::time::Duration::from_secs(5).min(std::time::Duration::from_secs(self.node_monitor_grace_period.max(2) / 2)),
+            node_monitor_grace_period: std::time::Duration::from_secs(self.node_monitor_grace_period),
+            default_not_ready_toleration_seconds: self.default_not_ready_toleration_seconds,
+            default_unreachable_toleration_seconds: self.default_unreachable_toleration_seconds,
+        })
+    }
 }
 
 fn hostname() -> String {
@@ -56,6 +117,8 @@ pub async fn server(args: ServerArgs) -> anyhow::Result<()> {
     if !args.disable_agent {
         tracing::warn!("the node agent (kubelet) is not part of this build yet; running the control plane only, as with --disable-agent");
     }
+    let node_name = args.node_name.clone().unwrap_or_else(hostname);
+    let cluster = args.cluster.to_config(&node_name)?;
     let kubeconfig = args.write_kubeconfig.clone().unwrap_or_else(|| args.data_dir.join("kubeconfig.yaml"));
     let cfg = ServerConfig {
         data_dir: args.data_dir.clone(),
@@ -63,7 +126,9 @@ pub async fn server(args: ServerArgs) -> anyhow::Result<()> {
         port: args.https_listen_port,
         tls_sans: args.tls_san.clone(),
         kubeconfig,
-        node_name: args.node_name.clone().unwrap_or_else(hostname),
+        node_name: node_name.clone(),
+        cluster: std::sync::Arc::new(cluster),
+        controllers: true,
     };
     let running = server::start(cfg).await.with_context(|| format!("starting the server in {}", args.data_dir.display()))?;
     eprintln!("coracle: API server ready on https://{} — kubeconfig: {}", running.addr, running.kubeconfig.display());

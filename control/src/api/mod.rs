@@ -75,6 +75,7 @@ pub const KUBERNETES_VERSION: &str = "v1.33.0";
 pub struct ApiServer {
     pub store: Arc<dyn Store>,
     pub registry: Registry,
+    pub config: Arc<crate::config::ClusterConfig>,
     openapi: RwLock<Arc<OpenApi>>,
 }
 
@@ -115,10 +116,16 @@ pub fn error_response(e: &ApiError) -> Response<Body> {
 impl ApiServer {
     /// Serve the built-in resources and the custom ones `store` defines.
     pub async fn new(store: Arc<dyn Store>) -> Result<Arc<Self>, ApiError> {
+        Self::with_config(store, Arc::default()).await
+    }
+
+    /// As [`ApiServer::new`], with the cluster's settings (service CIDR,
+    /// NodePort range, default tolerations).
+    pub async fn with_config(store: Arc<dyn Store>, config: Arc<crate::config::ClusterConfig>) -> Result<Arc<Self>, ApiError> {
         let registry = Registry::new();
         registry.set_custom(custom_resources(&*store).await?);
         let openapi = Arc::new(crate::openapi::build(&registry.table().resources));
-        Ok(Arc::new(Self { store, registry, openapi: RwLock::new(openapi) }))
+        Ok(Arc::new(Self { store, registry, config, openapi: RwLock::new(openapi) }))
     }
 
     pub fn openapi(&self) -> Arc<OpenApi> {
