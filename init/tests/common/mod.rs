@@ -8,11 +8,16 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+pub mod fake_node;
+
 pub struct Server {
     pub child: Option<Child>,
     pub dir: PathBuf,
     pub port: u16,
     pub kubeconfig: PathBuf,
+    /// Extra `coracle server` flags and environment (kept across restarts).
+    pub args: Vec<String>,
+    pub env: Vec<(String, String)>,
 }
 
 fn free_port() -> u16 {
@@ -32,8 +37,25 @@ impl Server {
     }
 
     pub fn start_in(dir: PathBuf, port: u16) -> Server {
+        Self::start_full(dir, port, &[], &[])
+    }
+
+    /// Start with extra server flags (e.g. `--node-monitor-grace-period=4`)
+    /// and environment (e.g. `CORACLE_TEST_CLOCK_FILE`).
+    pub fn start_with(tag: &str, args: &[&str], env: &[(&str, &str)]) -> Server {
+        Self::start_full(tempdir(tag), free_port(), args, env)
+    }
+
+    pub fn start_full(dir: PathBuf, port: u16, args: &[&str], env: &[(&str, &str)]) -> Server {
         let kubeconfig = dir.join("kubeconfig.yaml");
-        let mut s = Server { child: None, dir, port, kubeconfig };
+        let mut s = Server {
+            child: None,
+            dir,
+            port,
+            kubeconfig,
+            args: args.iter().map(|a| a.to_string()).collect(),
+            env: env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        };
         s.spawn();
         s
     }
@@ -45,6 +67,8 @@ impl Server {
             .arg(self.port.to_string())
             .arg("--data-dir")
             .arg(&self.dir)
+            .args(&self.args)
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
