@@ -25,6 +25,7 @@ pub mod proto;
 pub mod registry;
 pub mod store;
 pub mod schema;
+pub mod scheduler;
 
 // Lets modules name this crate as other crates do (`coracle_control::...`),
 // so a module can be built and tested on its own while it is written.

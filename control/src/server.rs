@@ -151,6 +151,7 @@ pub async fn start(cfg: ServerConfig) -> Result<Running, ServerError> {
     if cfg.controllers {
         let client = crate::controllers::client::in_process(api.clone());
         let clock = crate::controllers::clock::Clock::from_env();
+        tokio::spawn(crate::scheduler::run(client.clone(), cfg.cluster.clone(), clock.clone()));
         tokio::spawn(crate::controllers::run(client, cfg.cluster.clone(), clock));
     }
     tracing::info!(%addr, kubeconfig = %cfg.kubeconfig.display(), "API server listening");

@@ -14,6 +14,21 @@ pub mod events;
 pub mod informer;
 pub mod leader;
 pub mod queue;
+pub mod util;
+
+pub mod deployment;
+pub mod replicaset;
+pub mod daemonset;
+pub mod statefulset;
+pub mod job;
+pub mod cronjob;
+pub mod garbage_collector;
+pub mod namespace;
+pub mod endpoints;
+pub mod endpointslice;
+pub mod serviceaccount;
+pub mod node_lifecycle;
+pub mod taint_eviction;
 
 use crate::config::ClusterConfig;
 use clock::Clock;
@@ -150,7 +165,19 @@ where
 
 /// Start every controller on `ctx` (call once per leadership term).
 pub fn start_all(ctx: &Context) {
-    let _ = ctx;
+    deployment::start(ctx);
+    replicaset::start(ctx);
+    daemonset::start(ctx);
+    statefulset::start(ctx);
+    job::start(ctx);
+    cronjob::start(ctx);
+    garbage_collector::start(ctx);
+    namespace::start(ctx);
+    endpoints::start(ctx);
+    endpointslice::start(ctx);
+    serviceaccount::start(ctx);
+    node_lifecycle::start(ctx);
+    taint_eviction::start(ctx);
 }
 
 /// Run the controllers of this server: wait to be the leader, run them,

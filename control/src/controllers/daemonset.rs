@@ -1,0 +1,7 @@
+//! The daemonset controller (not written yet).
+
+use super::Context;
+
+pub fn start(ctx: &Context) {
+    let _ = ctx;
+}

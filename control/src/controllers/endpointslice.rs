@@ -1,0 +1,7 @@
+//! The endpointslice controller (not written yet).
+
+use super::Context;
+
+pub fn start(ctx: &Context) {
+    let _ = ctx;
+}
