@@ -17,6 +17,28 @@ pub struct Cli {
 pub enum Command {
     /// Run a Kubernetes control plane (API server on SQLite) on this host.
     Server(ServerArgs),
+    /// Machine config tools.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ConfigCommand {
+    /// Check a machine config; print it with defaults filled in.
+    Check {
+        /// The machine config file (YAML).
+        file: PathBuf,
+    },
+}
+
+pub fn config(cmd: ConfigCommand) -> anyhow::Result<()> {
+    match cmd {
+        ConfigCommand::Check { file } => {
+            let cfg = crate::machine::load(&file)?;
+            print!("{}", serde_yaml::to_string(&cfg).context("printing the config")?);
+            Ok(())
+        }
+    }
 }
 
 #[derive(Args, Debug)]

@@ -6,11 +6,23 @@
 //! `coracle-control` and `coracle-agent` crates.
 
 mod cli;
+mod machine;
 
 use anyhow::Context;
 use clap::Parser;
 
-fn main() -> anyhow::Result<()> {
+fn main() -> std::process::ExitCode {
+    match run() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            // One line with the whole chain of causes; no backtrace noise.
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> anyhow::Result<()> {
     let args = cli::Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -26,6 +38,7 @@ fn main() -> anyhow::Result<()> {
     runtime.block_on(async move {
         match args.command {
             cli::Command::Server(s) => cli::server(s).await,
+            cli::Command::Config(c) => cli::config(c),
         }
     })
 }
