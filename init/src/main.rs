@@ -7,6 +7,7 @@
 
 mod cli;
 mod machine;
+mod pid1;
 
 use anyhow::Context;
 use clap::Parser;
@@ -23,22 +24,33 @@ fn main() -> std::process::ExitCode {
 }
 
 fn run() -> anyhow::Result<()> {
-    let args = cli::Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("CORACLE_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
+    // The kernel starts init with whatever words of its command line it
+    // did not understand: as PID 1, only an explicit `init` is parsed.
+    let argv: Vec<String> = std::env::args().collect();
+    if std::process::id() == 1 && argv.get(1).map(String::as_str) != Some("init") {
+        return cli::init(cli::InitArgs { stop_grace: 10, panic_reboot_delay: 10, ..Default::default() });
+    }
+    let command = match cli::Cli::parse().command {
+        cli::Command::Init(a) => return cli::init(a),
+        other => other,
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .context("starting the async runtime")?;
     runtime.block_on(async move {
-        match args.command {
+        match command {
             cli::Command::Server(s) => cli::server(s).await,
             cli::Command::Config(c) => cli::config(c),
+            cli::Command::Init(a) => cli::init(a),
         }
     })
 }
