@@ -43,9 +43,36 @@ pub struct InitArgs {
     /// Test hook: panic after this many seconds.
     #[arg(long, hide = true)]
     pub panic_after: Option<u64>,
+    /// Run stage 1 (what the initramfs runs) instead of stage 2.
+    #[arg(long)]
+    pub stage1: bool,
+    /// Stage 1: the kernel command line to read [default: /proc/cmdline].
+    #[arg(long, requires = "stage1")]
+    pub cmdline: Option<String>,
+    /// Stage 1: where to mount the new root.
+    #[arg(long, requires = "stage1", default_value = "/sysroot")]
+    pub sysroot: PathBuf,
+    /// Stage 1: stop after mounting (do not switch root and exec stage 2).
+    #[arg(long, requires = "stage1")]
+    pub no_switch_root: bool,
+    /// Stage 1: seconds to wait for the root disk to appear.
+    #[arg(long, requires = "stage1", default_value_t = 30)]
+    pub wait_for_disk: u64,
 }
 
 pub fn init(args: InitArgs) -> anyhow::Result<()> {
+    if args.stage1 {
+        let mut o = crate::stage1::Options::device();
+        if let Some(c) = args.cmdline {
+            o.cmdline = c;
+        }
+        o.sysroot = args.sysroot;
+        o.switch_root = !args.no_switch_root;
+        o.mount_api_filesystems = !args.skip_machine_setup;
+        o.wait_for_disk = std::time::Duration::from_secs(args.wait_for_disk);
+        o.reboot_delay = std::time::Duration::from_secs(args.panic_reboot_delay);
+        crate::stage1::main(o);
+    }
     let services = args
         .supervise
         .iter()

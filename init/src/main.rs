@@ -8,6 +8,7 @@
 mod cli;
 mod machine;
 mod pid1;
+mod stage1;
 
 use anyhow::Context;
 use clap::Parser;
@@ -34,6 +35,9 @@ fn run() -> anyhow::Result<()> {
     // The kernel starts init with whatever words of its command line it
     // did not understand: as PID 1, only an explicit `init` is parsed.
     let argv: Vec<String> = std::env::args().collect();
+    if std::process::id() == 1 && std::path::Path::new(stage1::MARKER).exists() {
+        stage1::main(stage1::Options::device());
+    }
     if std::process::id() == 1 && argv.get(1).map(String::as_str) != Some("init") {
         return cli::init(cli::InitArgs { stop_grace: 10, panic_reboot_delay: 10, ..Default::default() });
     }
