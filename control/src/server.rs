@@ -250,7 +250,12 @@ async fn serve(api: Arc<ApiServer>, req: Request<Incoming>, user: Option<User>) 
             Ok(u) => Some(u),
             Err(e) => {
                 tracing::info!(path, error = %e, "bearer token refused");
-                return api::error_response(&api::status::ApiError::unauthorized());
+                // Health and version stay open even to a bad token (upstream
+                // answers 401 there too; kept open as this server always did).
+                if !open {
+                    return api::error_response(&api::status::ApiError::unauthorized());
+                }
+                None
             }
         },
         (None, None) => None,

@@ -111,11 +111,8 @@ pub async fn create(api: &ApiServer, ns: &str, name: &str, mut req: Value) -> Re
                 }
                 let node = pod.pointer("/spec/nodeName").and_then(Value::as_str).unwrap_or("");
                 if !node.is_empty() {
-                    // The node is optional: bind its name even if it cannot be read.
-                    binding.node = Some(match get(api, "nodes", None, node).await {
-                        Ok(n) => obj_ref(&n),
-                        Err(_) => ObjRef { name: node.to_string(), uid: String::new() },
-                    });
+                    // The node is optional: a node that cannot be read is left out.
+                    binding.node = get(api, "nodes", None, node).await.ok().map(|n| obj_ref(&n));
                 }
                 let p = obj_ref(&pod);
                 binding.pod = Some(p.clone());
@@ -176,5 +173,45 @@ mod tests {
         assert!(validate_expiration(600).is_none());
         assert!(validate_expiration(1 << 32).is_none());
         assert!(validate_expiration((1 << 32) + 1).is_some());
+    }
+
+    /// kubectl sends TokenRequests as protobuf and takes the answer so.
+    #[test]
+    fn token_requests_travel_as_protobuf() {
+        use k8s_pb::api::authentication::v1 as authn;
+        use k8s_pb::apimachinery::pkg::runtime::{TypeMeta, Unknown};
+        use prost::Message;
+        let req = authn::TokenRequest {
+            metadata: None,
+            spec: Some(authn::TokenRequestSpec {
+                audiences: vec![],
+                expiration_seconds: Some(600),
+                bound_object_ref: Some(authn::BoundObjectReference {
+                    kind: Some("Pod".into()),
+                    api_version: Some("v1".into()),
+                    name: Some("web".into()),
+                    u_id: None,
+                }),
+            }),
+            status: None,
+        };
+        let unknown = Unknown {
+            type_meta: Some(TypeMeta { api_version: Some("authentication.k8s.io/v1".into()), kind: Some("TokenRequest".into()) }),
+            raw: Some(req.encode_to_vec()),
+            content_encoding: Some(String::new()),
+            content_type: Some(String::new()),
+        };
+        let mut body = b"k8s\0".to_vec();
+        body.extend(unknown.encode_to_vec());
+        let got = crate::proto::decode_object(&body).expect("decode");
+        assert_eq!(got["spec"], json!({"boundObjectRef": {"kind": "Pod", "apiVersion": "v1", "name": "web"}, "expirationSeconds": 600}));
+        let answer = json!({
+            "apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
+            "metadata": {"name": "default", "namespace": "ns"},
+            "spec": {"audiences": ["a"], "expirationSeconds": 3600},
+            "status": {"token": "t", "expirationTimestamp": "2030-01-01T00:00:00Z"},
+        });
+        let bytes = crate::proto::encode_object(&answer).expect("encode");
+        assert_eq!(crate::proto::decode_object(&bytes).expect("decode again")["status"], answer["status"]);
     }
 }
