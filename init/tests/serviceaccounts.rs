@@ -157,6 +157,22 @@ fn create_token_returns_a_jwt_that_authenticates_the_account() {
     assert_eq!(jwks["keys"][0]["kid"], header["kid"]);
     assert_eq!((jwks["keys"][0]["kty"].as_str(), jwks["keys"][0]["crv"].as_str()), (Some("EC"), Some("P-256")));
 
+    // TokenReview tells others the same.
+    let review = |token: &str, audiences: &str| -> Value {
+        let manifest = format!(
+            "apiVersion: authentication.k8s.io/v1\nkind: TokenReview\nspec: {{token: \"{}\"{audiences}}}\n",
+            token.trim()
+        );
+        serde_json::from_str(&s.ok_stdin(&["create", "-f", "-", "-o", "json"], &manifest)).expect("TokenReview")
+    };
+    let r = review(&token, "");
+    assert_eq!(r["status"]["authenticated"], true, "{r}");
+    assert_eq!(r["status"]["user"]["username"], "system:serviceaccount:default:default");
+    assert_eq!(r["status"]["audiences"], serde_json::json!([iss]));
+    let r = review(&token, ", audiences: [vault]");
+    assert!(r["status"].get("authenticated").is_none_or(|a| a == false), "{r}");
+    assert!(r["status"]["error"].as_str().is_some_and(|e| e.contains("audiences")), "{r}");
+
     // A forged token is nobody.
     let mut forged = token.trim().to_string();
     let last = forged.pop().map_or('A', |c| if c == 'A' { 'B' } else { 'A' });
@@ -254,6 +270,17 @@ fn legacy_token_secrets_are_filled_and_follow_their_account() {
     let kc = token_kubeconfig(&s, "legacy", &token);
     let (ok, out, err) = as_token(&kc, &["auth", "whoami"]);
     assert!(ok && out.contains("system:serviceaccount:default:builder"), "{out}{err}");
+
+    // A token bound to a Secret lives as long as the Secret.
+    s.ok(&["create", "secret", "generic", "anchor", "--from-literal=k=v"]);
+    let secret_uid = s.ok(&["get", "secret", "anchor", "-o", "jsonpath={.metadata.uid}"]);
+    let bound = s.ok(&["create", "token", "builder", "--bound-object-kind=Secret", "--bound-object-name=anchor"]);
+    assert_eq!(jwt(&bound).1["kubernetes.io"]["secret"], serde_json::json!({"name": "anchor", "uid": secret_uid}));
+    let bound_kc = token_kubeconfig(&s, "secret-bound", &bound);
+    assert!(as_token(&bound_kc, &["auth", "whoami"]).0);
+    s.ok(&["delete", "secret", "anchor"]);
+    let (ok, _, err) = as_token(&bound_kc, &["auth", "whoami"]);
+    assert!(!ok && err.contains(UNAUTHORIZED), "{err}");
 
     // The account goes: its token secret goes, and the token stops working.
     s.ok(&["delete", "serviceaccount", "builder"]);

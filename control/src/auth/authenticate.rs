@@ -29,13 +29,47 @@ pub enum AuthError {
 
 /// The user `token` authenticates, or why it does not.
 pub async fn bearer(api: &ApiServer, token: &str) -> Result<User, AuthError> {
+    authenticate(api, token, None).await.map(|(user, _)| user)
+}
+
+/// The user `token` authenticates for one of `audiences` (the API
+/// server's when None), and which of those audiences the token has.
+pub async fn authenticate(api: &ApiServer, token: &str, audiences: Option<&[String]>) -> Result<(User, Vec<String>), AuthError> {
     let issuer = issuer_for(&api.config).ok_or(AuthError::NoIssuer)?;
+    let audiences = audiences.unwrap_or(&issuer.audiences);
     let raw = issuer.verify(token)?;
     let now = jiff::Timestamp::now().as_second();
-    let checked = claims::check(&raw, &issuer.issuer, &issuer.audiences, now)?;
+    let checked = claims::check(&raw, &issuer.issuer, audiences, now)?;
     still_valid(api, &checked, token, now).await?;
     let b = &checked.binding;
-    Ok(User { name: b.username(), groups: claims::groups(&b.namespace), uid: Some(b.service_account.uid.clone()) })
+    let user = User { name: b.username(), groups: claims::groups(&b.namespace), uid: Some(b.service_account.uid.clone()) };
+    // Legacy tokens have no audience and count for all.
+    let token_aud: Vec<String> = match raw.get("aud") {
+        Some(Value::String(a)) => vec![a.clone()],
+        Some(Value::Array(a)) => a.iter().filter_map(Value::as_str).map(str::to_string).collect(),
+        _ => audiences.to_vec(),
+    };
+    Ok((user, audiences.iter().filter(|a| token_aud.contains(a)).cloned().collect()))
+}
+
+/// TokenReview: fill `status` for the token in `spec`.
+pub async fn review(api: &ApiServer, review: &mut Value) {
+    let token = review.pointer("/spec/token").and_then(Value::as_str).unwrap_or("").to_string();
+    let wanted: Option<Vec<String>> = review
+        .pointer("/spec/audiences")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect())
+        .filter(|a: &Vec<String>| !a.is_empty());
+    review["status"] = match authenticate(api, &token, wanted.as_deref()).await {
+        Ok((user, audiences)) => {
+            let mut info = serde_json::json!({"username": user.name, "groups": user.groups});
+            if let Some(uid) = user.uid {
+                info["uid"] = serde_json::json!(uid);
+            }
+            serde_json::json!({"authenticated": true, "user": info, "audiences": audiences})
+        }
+        Err(e) => serde_json::json!({"user": {}, "error": format!("[invalid bearer token, {e}]")}),
+    };
 }
 
 async fn lookup(api: &ApiServer, plural: &str, ns: Option<&str>, name: &str) -> Result<Option<Value>, AuthError> {
