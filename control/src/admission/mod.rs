@@ -28,6 +28,7 @@ mod pod_update;
 mod quantity;
 mod rbac;
 mod service;
+pub mod service_account;
 mod util;
 mod volume;
 mod workload;
