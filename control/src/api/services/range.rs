@@ -84,8 +84,8 @@ impl Range {
             for i in 0..len {
                 let offset = from + (start + i) % len;
                 let v = self.base + offset;
-                if !self.used.contains_key(&v) {
-                    self.used.insert(v, owner.to_string());
+                if let std::collections::hash_map::Entry::Vacant(e) = self.used.entry(v) {
+                    e.insert(owner.to_string());
                     return Ok(v);
                 }
             }

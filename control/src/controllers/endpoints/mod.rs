@@ -112,6 +112,7 @@ async fn reconcile(ctx: &Context, key: Key) -> Result<Requeue, Error> {
     services.ready().await;
     pod_informer.ready().await;
     endpoints.ready().await;
+    tracing::debug!(service = %key, cached = services.get_key(&key).is_some(), "syncing endpoints");
     let api: Api<Endpoints> = Api::namespaced(ctx.client.clone(), key.ns());
     let Some(svc) = services.get_key(&key) else {
         if endpoints.get_key(&key).is_some() {

@@ -21,6 +21,8 @@ struct PortKey {
 }
 
 type AddrKey = (String, String);
+/// Addresses (with readiness) serving the same ports, and those ports.
+type Group = (Vec<(EndpointAddress, bool)>, Vec<PortKey>);
 
 #[derive(Debug, Default, PartialEq)]
 pub struct Desired {
@@ -65,7 +67,7 @@ pub fn desired(svc: &Service, selected: &[Arc<Pod>]) -> Desired {
         }
     }
     // Addresses (with their readiness) to the ports they all serve.
-    let mut groups: BTreeMap<Vec<(AddrKey, bool)>, (Vec<(EndpointAddress, bool)>, Vec<PortKey>)> = BTreeMap::new();
+    let mut groups: BTreeMap<Vec<(AddrKey, bool)>, Group> = BTreeMap::new();
     for (port, addrs) in by_port {
         let key: Vec<(AddrKey, bool)> = addrs.iter().map(|(k, (_, r))| (k.clone(), *r)).collect();
         let entry = groups.entry(key).or_insert_with(|| (addrs.into_values().collect(), Vec::new()));

@@ -17,7 +17,7 @@ use super::queue::{Key, Queue};
 use super::{Context, Error, Requeue};
 use k8s_openapi::api::core::v1::{Node, Pod, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
-use kube::api::{Api, DeleteParams, PostParams};
+use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, PostParams};
 use plan::{MANAGED_BY, SERVICE_NAME};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -169,19 +169,31 @@ async fn delete(api: &Api<EndpointSlice>, tracker: &Tracker, key: &Key, s: &Endp
     }
 }
 
+/// A slice as sent: with `endpoints: null` when it has none, as upstream's
+/// controller writes its placeholder slices.
+fn wire(s: &EndpointSlice) -> Result<DynamicObject, Error> {
+    let mut v = serde_json::to_value(s).map_err(|e| Error::Other(format!("encoding endpoint slice: {e}")))?;
+    if s.endpoints.is_empty() {
+        v["endpoints"] = serde_json::Value::Null;
+    }
+    serde_json::from_value(v).map_err(|e| Error::Other(format!("encoding endpoint slice: {e}")))
+}
+
 async fn apply(api: &Api<EndpointSlice>, tracker: &Tracker, key: &Key, todo: plan::Plan) -> Result<(), Error> {
+    let dynamic: Api<DynamicObject> = Api::namespaced_with(api.clone().into_client(), key.ns(), &ApiResource::erase::<EndpointSlice>(&()));
+    let rv_of = |o: &DynamicObject| o.metadata.resource_version.as_deref().and_then(|v| v.parse::<u64>().ok());
     for s in todo.update {
         let name = s.metadata.name.clone().unwrap_or_default();
-        let out = api.replace(&name, &PostParams::default(), &s).await?;
-        if let Some(v) = rv(&out) {
+        let out = dynamic.replace(&name, &PostParams::default(), &wire(&s)?).await?;
+        if let Some(v) = rv_of(&out) {
             tracker.expect(key, &name, Expect::AtLeast(v));
         }
     }
     for s in todo.create {
-        let out = api.create(&PostParams::default(), &s).await?;
-        if let (Some(name), Some(v)) = (out.metadata.name.as_deref(), rv(&out)) {
+        let out = dynamic.create(&PostParams::default(), &wire(&s)?).await?;
+        if let (Some(name), Some(v)) = (out.metadata.name.as_deref(), rv_of(&out)) {
             tracker.expect(key, name, Expect::AtLeast(v));
-            tracing::debug!(service = %key, slice = %name, endpoints = out.endpoints.len(), "endpoint slice created");
+            tracing::debug!(service = %key, slice = %name, endpoints = s.endpoints.len(), "endpoint slice created");
         }
     }
     for s in &todo.delete {

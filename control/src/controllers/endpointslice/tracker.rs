@@ -17,8 +17,11 @@ pub enum Expect {
     Gone,
 }
 
+/// Per Service: slice name, what is expected of it, since when.
+type Expected = HashMap<Key, Vec<(String, Expect, Instant)>>;
+
 #[derive(Clone, Default)]
-pub struct Tracker(Arc<Mutex<HashMap<Key, Vec<(String, Expect, Instant)>>>>);
+pub struct Tracker(Arc<Mutex<Expected>>);
 
 impl Tracker {
     pub fn expect(&self, svc: &Key, slice: &str, e: Expect) {
