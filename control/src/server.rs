@@ -141,6 +141,7 @@ pub async fn start(cfg: ServerConfig) -> Result<Running, ServerError> {
     let addr = SocketAddr::new(cfg.bind_address, cfg.port);
     let listener = TcpListener::bind(addr).await.map_err(|e| ServerError::Listen { addr, source: e })?;
     let addr = listener.local_addr().map_err(|e| ServerError::Listen { addr, source: e })?;
+    crate::api::services::kubernetes::start(api.clone(), addr).await;
 
     let host = if cfg.bind_address.is_unspecified() { "127.0.0.1".to_string() } else { cfg.bind_address.to_string() };
     let host = if host.contains(':') { format!("[{host}]") } else { host };

@@ -13,6 +13,7 @@ mod list;
 pub mod object;
 pub mod request;
 mod reviews;
+pub mod services;
 pub mod status;
 mod watch;
 mod write;
@@ -77,6 +78,8 @@ pub struct ApiServer {
     pub registry: Registry,
     pub config: Arc<crate::config::ClusterConfig>,
     openapi: RwLock<Arc<OpenApi>>,
+    /// Service IPs and node ports in use.
+    pub services: services::Allocations,
 }
 
 pub fn full(bytes: impl Into<Bytes>) -> Body {
@@ -125,7 +128,8 @@ impl ApiServer {
         let registry = Registry::new();
         registry.set_custom(custom_resources(&*store).await?);
         let openapi = Arc::new(crate::openapi::build(&registry.table().resources));
-        Ok(Arc::new(Self { store, registry, config, openapi: RwLock::new(openapi) }))
+        let services = services::Allocations::load(&*store, &config).await?;
+        Ok(Arc::new(Self { store, registry, config, openapi: RwLock::new(openapi), services }))
     }
 
     pub fn openapi(&self) -> Arc<OpenApi> {
