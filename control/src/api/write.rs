@@ -974,7 +974,23 @@ async fn delete_custom_objects(server: &ApiServer, crd: &Value) -> Result<(), Ap
 
 #[cfg(test)]
 mod gc_tests {
-    use super::gc_finalizers;
+    use super::{gc_finalizers, namespace_terminating};
+    use serde_json::json;
+
+    #[test]
+    fn terminating_namespace_refusal_names_the_object_and_the_cause() {
+        let registry = crate::registry::Registry::new();
+        let table = registry.table();
+        let Some(res) = table.get("apps", "v1", "deployments") else { panic!("deployments are served") };
+        let e = namespace_terminating(&res, "team", &json!({"metadata": {"generateName": "web-"}}));
+        assert_eq!((e.code, e.reason), (403, "Forbidden"));
+        assert_eq!(e.message, "deployments.apps \"web-\" is forbidden: unable to create new content in namespace team because it is being terminated");
+        assert_eq!(
+            e.details,
+            Some(json!({"name": "web-", "group": "apps", "kind": "deployments", "causes": [
+                {"reason": "NamespaceTerminating", "message": "namespace team is being terminated", "field": "metadata.namespace"}]}))
+        );
+    }
 
     fn v(a: &[&str]) -> Vec<String> {
         a.iter().map(|s| s.to_string()).collect()

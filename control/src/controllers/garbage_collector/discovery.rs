@@ -99,9 +99,12 @@ impl Catalog {
     }
 
     /// Resources the garbage collector watches: those it can list, watch
-    /// and delete.
-    pub fn deletable(&self) -> impl Iterator<Item = &Arc<Served>> {
-        self.preferred.iter().filter(|s| s.supports("list") && s.supports("watch") && s.supports("delete"))
+    /// and delete, except events (ignored by upstream's collector too:
+    /// they churn and are never owners).
+    pub fn collectable(&self) -> impl Iterator<Item = &Arc<Served>> {
+        self.preferred.iter().filter(|s| {
+            s.supports("list") && s.supports("watch") && s.supports("delete") && !(s.ar.plural == "events" && matches!(s.ar.group.as_str(), "" | "events.k8s.io"))
+        })
     }
 }
 

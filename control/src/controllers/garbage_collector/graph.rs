@@ -64,10 +64,14 @@ impl Node {
         self.deleting && self.foreground
     }
 
-    /// Whether this node is the object an owner reference names.
-    pub fn is(&self, owner: &Owner) -> bool {
+    /// Whether this node is the object an owner reference of an object in
+    /// `namespace` names (a namespaced owner must share the namespace).
+    pub fn is(&self, owner: &Owner, namespace: Option<&str>) -> bool {
         let (group, _) = super::discovery::split_api_version(&owner.api_version);
-        self.res.ar.kind == owner.kind && self.res.ar.group == group && self.name == owner.name
+        self.res.ar.kind == owner.kind
+            && self.res.ar.group == group
+            && self.name == owner.name
+            && (!self.res.namespaced || self.namespace.as_deref() == namespace)
     }
 }
 
@@ -101,12 +105,17 @@ impl Graph {
         self.nodes.is_empty()
     }
 
-    pub fn seen(&self, owner: &Owner) -> Seen {
+    /// How `owner`, referenced from an object in `namespace`, looks.
+    pub fn seen(&self, owner: &Owner, namespace: Option<&str>) -> Seen {
         match self.nodes.get(&owner.uid) {
-            Some(n) if n.is(owner) && n.deleting_dependents() => Seen::Waiting,
-            Some(n) if n.is(owner) => Seen::Solid,
+            Some(n) if n.is(owner, namespace) && n.deleting_dependents() => Seen::Waiting,
+            Some(n) if n.is(owner, namespace) => Seen::Solid,
             _ => Seen::Unknown,
         }
+    }
+
+    fn all_solid(&self, node: &Node) -> bool {
+        node.owners.iter().all(|o| self.seen(o, node.namespace.as_deref()) == Seen::Solid)
     }
 
     /// The dependents (uid, node) of `uid` the graph knows.
@@ -155,7 +164,7 @@ impl Graph {
             self.dependents.entry(o.uid.clone()).or_default().insert(uid.to_string());
         }
         let owners_changed = old.as_ref().map(|o| o.owners != node.owners).unwrap_or(true);
-        if owners_changed && !node.deleting && node.owners.iter().any(|o| self.seen(o) != Seen::Solid) {
+        if owners_changed && !node.deleting && !self.all_solid(&node) {
             out.push(uid.to_string());
         }
         let was_waiting = old.as_ref().map(Node::deleting_dependents).unwrap_or(false);
@@ -221,7 +230,7 @@ impl Graph {
     pub fn suspects(&self) -> Vec<String> {
         self.nodes
             .iter()
-            .filter(|(_, n)| n.deleting_dependents() || (n.deleting && n.orphan) || (!n.deleting && n.owners.iter().any(|o| self.seen(o) != Seen::Solid)))
+            .filter(|(_, n)| n.deleting_dependents() || (n.deleting && n.orphan) || (!n.deleting && !self.all_solid(n)))
             .map(|(uid, _)| uid.clone())
             .collect()
     }
@@ -262,9 +271,12 @@ mod tests {
         // Once the owner is there, nothing to do for an unchanged dependent.
         assert!(g.upsert("o", node("owner", &[])).is_empty());
         assert!(g.upsert("d", node("dep", &[("o", "owner", false)])).is_empty());
-        assert_eq!(g.seen(&node("dep", &[("o", "owner", false)]).owners[0]), Seen::Solid);
+        let here = Some("default");
+        assert_eq!(g.seen(&node("dep", &[("o", "owner", false)]).owners[0], here), Seen::Solid);
         // Same uid, other name: not that owner.
-        assert_eq!(g.seen(&node("dep", &[("o", "other", false)]).owners[0]), Seen::Unknown);
+        assert_eq!(g.seen(&node("dep", &[("o", "other", false)]).owners[0], here), Seen::Unknown);
+        // A namespaced owner in another namespace is not an owner.
+        assert_eq!(g.seen(&node("dep", &[("o", "owner", false)]).owners[0], Some("elsewhere")), Seen::Unknown);
     }
 
     #[test]

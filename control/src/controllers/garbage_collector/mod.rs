@@ -34,6 +34,7 @@ const WORKERS: usize = 4;
 /// State shared by the monitors and the workers.
 pub struct Gc {
     client: kube::Client,
+    events: super::events::Recorder,
     graph: Mutex<Graph>,
     queue: Queue,
     catalog: RwLock<Arc<Catalog>>,
@@ -42,9 +43,10 @@ pub struct Gc {
 }
 
 impl Gc {
-    fn new(client: kube::Client, queue: Queue) -> Self {
+    fn new(client: kube::Client, events: super::events::Recorder, queue: Queue) -> Self {
         Self {
             client,
+            events,
             graph: Mutex::new(Graph::default()),
             queue,
             catalog: RwLock::new(Arc::new(Catalog::default())),
@@ -101,7 +103,7 @@ impl Gc {
 
 pub fn start(ctx: &Context) {
     let queue = Queue::new();
-    let gc = Arc::new(Gc::new(ctx.client.clone(), queue.clone()));
+    let gc = Arc::new(Gc::new(ctx.client.clone(), ctx.events.clone(), queue.clone()));
     ctx.tasks.spawn(monitor::run(gc.clone()));
     run_workers(ctx, "garbage-collector", queue, WORKERS, move |key| worker::reconcile(gc.clone(), key));
 }

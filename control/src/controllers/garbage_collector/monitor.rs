@@ -47,7 +47,7 @@ pub async fn run(gc: Arc<Gc>) {
         let mut retry = REDISCOVER;
         match discover(&gc.client).await {
             Ok(catalog) => {
-                sync_monitors(&gc, &mut monitors, catalog.deletable().cloned().collect(), &crds_changed);
+                sync_monitors(&gc, &mut monitors, catalog.collectable().cloned().collect(), &crds_changed);
                 gc.set_catalog(catalog);
             }
             Err(e) => {

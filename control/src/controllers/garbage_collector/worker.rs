@@ -10,6 +10,8 @@ use super::graph::{Node, Owner, Seen};
 use super::Gc;
 use crate::controllers::queue::Key;
 use crate::controllers::{Error, Requeue};
+use crate::controllers::events::EventType;
+use k8s_openapi::api::core::v1::ObjectReference;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams, PartialObjectMeta, Preconditions};
 use serde_json::{json, Value};
@@ -65,12 +67,21 @@ async fn attempt_to_delete(gc: &Gc, uid: &str, node: &Node) -> Result<Requeue, E
     let mut owners = Vec::with_capacity(refs.len());
     for r in &refs {
         let owner = Owner::from(r);
-        let Some(state) = owner_state(gc, &owner, node).await? else {
-            tracing::info!(object = %node.name, namespace = node.namespace.as_deref().unwrap_or(""), owner_kind = %owner.kind,
-                owner_api_version = %owner.api_version, "owner kind is not served; looking again later");
-            return Ok(Some(UNRESOLVABLE_RETRY));
-        };
-        owners.push((owner, state));
+        match owner_state(gc, &owner, uid, node).await? {
+            Verdict::Known(state) => owners.push((owner, state)),
+            Verdict::NotServed => {
+                tracing::info!(object = %node.name, namespace = node.namespace.as_deref().unwrap_or(""), owner_kind = %owner.kind,
+                    owner_api_version = %owner.api_version, "owner kind is not served; looking again later");
+                return Ok(Some(UNRESOLVABLE_RETRY));
+            }
+            Verdict::Invalid => {
+                // Upstream: such an object is never collected; say why.
+                let message = invalid_ref_message(&owner, node.namespace.as_deref());
+                tracing::warn!(object = %node.name, kind = %node.res.ar.kind, %message, "cluster-scoped object with a namespaced owner");
+                gc.events.publish_ref(reference(uid, node), COMPONENT, EventType::Warning, "OwnerRefInvalidNamespace", &message).await;
+                return Ok(None);
+            }
+        }
     }
     let (has_dependents, a_dependent_waits) = {
         let g = gc.graph();
@@ -121,26 +132,61 @@ async fn attempt_to_delete(gc: &Gc, uid: &str, node: &Node) -> Result<Requeue, E
     }
 }
 
+/// What an owner reference turned out to be.
+enum Verdict {
+    Known(OwnerState),
+    /// The API does not serve the owner's kind (yet: a CRD may come).
+    NotServed,
+    /// A cluster-scoped object names a namespaced owner.
+    Invalid,
+}
+
+const COMPONENT: &str = "garbage-collector-controller";
+
+fn reference(uid: &str, node: &Node) -> ObjectReference {
+    ObjectReference {
+        api_version: Some(node.res.ar.api_version.clone()),
+        kind: Some(node.res.ar.kind.clone()),
+        name: Some(node.name.clone()),
+        namespace: node.namespace.clone(),
+        uid: Some(uid.to_string()),
+        ..ObjectReference::default()
+    }
+}
+
+fn invalid_ref_message(owner: &Owner, namespace: Option<&str>) -> String {
+    format!(
+        "ownerRef [{}/{}, namespace: {}, name: {}, uid: {}] does not exist in namespace {:?}",
+        owner.api_version,
+        owner.kind,
+        namespace.unwrap_or(""),
+        owner.name,
+        owner.uid,
+        namespace.unwrap_or("")
+    )
+}
+
 /// Verify one owner: from the graph when it shows the owner, else from the
-/// API (by name, compared by uid). `None`: the owner's kind is not served.
-async fn owner_state(gc: &Gc, owner: &Owner, dependent: &Node) -> Result<Option<OwnerState>, Error> {
-    match gc.graph().seen(owner) {
-        Seen::Solid => return Ok(Some(OwnerState::Solid)),
-        Seen::Waiting => return Ok(Some(OwnerState::Waiting)),
-        Seen::Unknown => {}
-    }
+/// API (by name, compared by uid).
+async fn owner_state(gc: &Gc, owner: &Owner, dep_uid: &str, dependent: &Node) -> Result<Verdict, Error> {
+    let ns = dependent.namespace.as_deref();
+    let elsewhere = {
+        let g = gc.graph();
+        match g.seen(owner, ns) {
+            Seen::Solid => return Ok(Verdict::Known(OwnerState::Solid)),
+            Seen::Waiting => return Ok(Verdict::Known(OwnerState::Waiting)),
+            Seen::Unknown => g.get(&owner.uid).map(|n| n.res.namespaced && n.namespace.as_deref() != ns && n.name == owner.name).unwrap_or(false),
+        }
+    };
     if gc.is_absent(&owner.uid) {
-        return Ok(Some(OwnerState::Dangling));
+        return Ok(Verdict::Known(OwnerState::Dangling));
     }
-    let Some(res) = gc.catalog().resolve(&owner.api_version, &owner.kind) else { return Ok(None) };
-    if res.namespaced && dependent.namespace.is_none() {
-        // A cluster-scoped object cannot be owned by a namespaced one.
-        tracing::warn!(object = %dependent.name, owner = %owner.name, owner_kind = %owner.kind,
-            "cluster-scoped object refers to a namespaced owner; the reference is treated as missing");
-        return Ok(Some(OwnerState::Dangling));
+    let Some(res) = gc.catalog().resolve(&owner.api_version, &owner.kind) else { return Ok(Verdict::NotServed) };
+    if res.namespaced && ns.is_none() {
+        return Ok(Verdict::Invalid);
     }
-    let got = api(gc, &res, dependent.namespace.as_deref()).get_metadata_opt(&owner.name).await?;
-    Ok(Some(match got {
+    let got = api(gc, &res, ns).get_metadata_opt(&owner.name).await?;
+    Ok(Verdict::Known(match got {
         Some(m) if m.metadata.uid.as_deref() == Some(owner.uid.as_str()) => {
             let fg = m.metadata.finalizers.iter().flatten().any(|f| f == "foregroundDeletion");
             if m.metadata.deletion_timestamp.is_some() && fg {
@@ -150,6 +196,11 @@ async fn owner_state(gc: &Gc, owner: &Owner, dependent: &Node) -> Result<Option<
             }
         }
         _ => {
+            if elsewhere {
+                // The owner lives in another namespace: the reference is treated as missing.
+                let message = invalid_ref_message(owner, ns);
+                gc.events.publish_ref(reference(dep_uid, dependent), COMPONENT, EventType::Warning, "OwnerRefInvalidNamespace", &message).await;
+            }
             gc.mark_absent(&owner.uid);
             OwnerState::Dangling
         }
