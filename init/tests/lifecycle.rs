@@ -33,16 +33,17 @@ fn dependent(name: &str, owner: &str, owner_uid: &str, block: bool, extra_meta: 
 #[test]
 fn dependents_follow_their_owners() {
     let s = Server::start("gc");
+    s.ok_stdin(&["apply", "-f", "-"], CRD);
     // Background: the owner goes at once, the dependent after it.
     s.create_cm("owner", "k: v");
     let owner_uid = uid(&s, &["cm", "owner"]);
     s.ok_stdin(&["create", "-f", "-"], &dependent("dep", "owner", &owner_uid, false, ""));
     // Same owner name, another uid: that owner does not exist.
     s.ok_stdin(&["create", "-f", "-"], &dependent("stale", "owner", "00000000-0000-0000-0000-000000000000", false, ""));
-    assert!(eventually(15, || !exists(&s, &["cm", "stale"])), "a dependent of a missing owner uid is collected");
+    assert!(eventually(30, || !exists(&s, &["cm", "stale"])), "a dependent of a missing owner uid is collected");
     assert!(exists(&s, &["cm", "dep"]), "a dependent of a live owner stays");
     s.ok(&["delete", "cm", "owner"]);
-    assert!(eventually(15, || !exists(&s, &["cm", "dep"])), "background deletion collects the dependent");
+    assert!(eventually(30, || !exists(&s, &["cm", "dep"])), "background deletion collects the dependent");
 
     // Foreground: the owner waits (foregroundDeletion) for blocking dependents.
     s.create_cm("fg", "k: v");
@@ -50,7 +51,7 @@ fn dependents_follow_their_owners() {
     s.ok_stdin(&["create", "-f", "-"], &dependent("fg-dep", "fg", &fg_uid, true, "  finalizers: [example.com/hold]\n"));
     s.ok(&["delete", "cm", "fg", "--cascade=foreground", "--wait=false"]);
     assert!(
-        eventually(15, || !s.ok(&["get", "cm", "fg-dep", "-o", "jsonpath={.metadata.deletionTimestamp}"]).is_empty()),
+        eventually(30, || !s.ok(&["get", "cm", "fg-dep", "-o", "jsonpath={.metadata.deletionTimestamp}"]).is_empty()),
         "the blocking dependent is being deleted"
     );
     assert_eq!(s.ok(&["get", "cm", "fg", "-o", "jsonpath={.metadata.finalizers}"]), "[\"foregroundDeletion\"]");
@@ -58,7 +59,7 @@ fn dependents_follow_their_owners() {
     std::thread::sleep(std::time::Duration::from_millis(500));
     assert!(exists(&s, &["cm", "fg"]), "the owner stays while a blocking dependent exists");
     s.ok(&["patch", "cm", "fg-dep", "--type=merge", "-p", "{\"metadata\":{\"finalizers\":null}}"]);
-    assert!(eventually(15, || !exists(&s, &["cm", "fg"])), "the owner goes once its dependents are gone");
+    assert!(eventually(30, || !exists(&s, &["cm", "fg"])), "the owner goes once its dependents are gone");
     assert!(!exists(&s, &["cm", "fg-dep"]));
 
     // Orphan: the dependent stays, without its reference to the owner.
@@ -69,6 +70,16 @@ fn dependents_follow_their_owners() {
     assert!(!exists(&s, &["cm", "orph"]));
     assert!(exists(&s, &["cm", "orph-dep"]), "an orphaned dependent stays");
     assert_eq!(s.ok(&["get", "cm", "orph-dep", "-o", "jsonpath={.metadata.ownerReferences}"]), "");
+
+    // Custom resources are collected like any other object.
+    s.create_cm("cr-owner", "k: v");
+    let cr_owner_uid = uid(&s, &["cm", "cr-owner"]);
+    let widget = format!(
+        "apiVersion: example.com/v1\nkind: Widget\nmetadata:\n  name: w\n  ownerReferences: [{{apiVersion: v1, kind: ConfigMap, name: cr-owner, uid: {cr_owner_uid}}}]\n"
+    );
+    assert!(eventually(30, || s.kubectl_stdin(&["apply", "-f", "-"], Some(&widget)).status.success()));
+    s.ok(&["delete", "cm", "cr-owner"]);
+    assert!(eventually(30, || !exists(&s, &["widget", "w"])), "a custom resource whose owner is gone is collected");
 }
 
 #[test]
@@ -91,7 +102,7 @@ fn dangling_dependents_are_collected_after_a_crash() {
     std::mem::forget(s);
     let s = Server::start_in(dir, port);
     assert!(!exists(&s, &["cm", "owner"]));
-    assert!(eventually(20, || !exists(&s, &["cm", "dep"])), "the dangling dependent is collected after the restart");
+    assert!(eventually(30, || !exists(&s, &["cm", "dep"])), "the dangling dependent is collected after the restart");
 }
 
 const CRD: &str = "apiVersion: apiextensions.k8s.io/v1
@@ -125,7 +136,7 @@ fn deleting_a_namespace_empties_it_first() {
     assert!(eventually(30, || s.kubectl_stdin(&["-n", "team", "apply", "-f", "-"], Some(widget)).status.success()));
     // A finalizer on a config map holds the namespace in Terminating.
     s.ok_stdin(&["-n", "team", "apply", "-f", "-"], "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: held, finalizers: [example.com/hold]}\n");
-    assert!(eventually(20, || s.ok(&["-n", "team", "get", "pod", "p", "-o", "jsonpath={.status.phase}"]) == "Running"));
+    assert!(eventually(30, || s.ok(&["-n", "team", "get", "pod", "p", "-o", "jsonpath={.status.phase}"]) == "Running"));
 
     s.ok(&["delete", "namespace", "team", "--wait=false"]);
     assert_eq!(s.ok(&["get", "ns", "team", "-o", "jsonpath={.status.phase}"]), "Terminating");
@@ -135,7 +146,7 @@ fn deleting_a_namespace_empties_it_first() {
         "{err}"
     );
     assert!(
-        eventually(20, || {
+        eventually(30, || {
             let c = s.ok(&["get", "ns", "team", "-o", "jsonpath={range .status.conditions[*]}{.type}={.reason};{end}"]);
             c.contains("NamespaceContentRemaining=SomeResourcesRemain") && c.contains("NamespaceFinalizersRemaining=SomeFinalizersRemain")
         }),
@@ -145,11 +156,11 @@ fn deleting_a_namespace_empties_it_first() {
     let msg = s.ok(&["get", "ns", "team", "-o", "jsonpath={.status.conditions[?(@.type==\"NamespaceFinalizersRemaining\")].message}"]);
     assert_eq!(msg, "Some content in the namespace has finalizers remaining: example.com/hold in 1 resource instances");
     for what in [["pod", "p"], ["pod", "unbound"], ["secret", "sec"], ["service", "svc"], ["configmap", "cm"], ["widget", "w"]] {
-        assert!(eventually(20, || !exists(&s, &["-n", "team", what[0], what[1]])), "{what:?} is deleted");
+        assert!(eventually(30, || !exists(&s, &["-n", "team", what[0], what[1]])), "{what:?} is deleted");
     }
     assert!(exists(&s, &["ns", "team"]), "the namespace waits for the held content");
     s.ok(&["-n", "team", "patch", "configmap", "held", "--type=merge", "-p", "{\"metadata\":{\"finalizers\":null}}"]);
-    assert!(eventually(20, || !exists(&s, &["ns", "team"])), "the namespace goes once its content is gone");
+    assert!(eventually(30, || !exists(&s, &["ns", "team"])), "the namespace goes once its content is gone");
 
     // `kubectl delete namespace` waits until the namespace is gone.
     s.ok(&["create", "namespace", "empty"]);
