@@ -276,11 +276,11 @@ impl ApiServer {
             return Ok(json_response(201, &out, &wanted));
         }
         match (&call.method, req.name.as_deref()) {
-            (&Method::GET, None) if watch => watch::watch(self, &res, ns, &call.query).await,
+            (&Method::GET, None) if watch => watch::watch(self, &res, ns, &call.query, wanted == Wanted::PartialMetadata).await,
             (&Method::GET, Some(name)) if watch => {
                 let mut q = call.query.clone();
                 q.0.insert("fieldSelector".into(), format!("metadata.name={name}"));
-                watch::watch(self, &res, ns, &q).await
+                watch::watch(self, &res, ns, &q, wanted == Wanted::PartialMetadata).await
             }
             (&Method::GET, None) if wanted == Wanted::Json => {
                 let listed = list::list_stored(self, &res, ns, &call.query).await?;

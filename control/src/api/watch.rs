@@ -19,6 +19,14 @@ use tokio::sync::mpsc;
 
 const BOOKMARK_EVERY: Duration = Duration::from_secs(15);
 
+fn object_line(kind: &str, obj: &Value, metadata_only: bool) -> Bytes {
+    if metadata_only {
+        line(kind, &super::partial(obj))
+    } else {
+        line(kind, obj)
+    }
+}
+
 fn line(kind: &str, obj: &Value) -> Bytes {
     let mut v = serde_json::to_vec(&json!({"type": kind, "object": obj})).unwrap_or_default();
     v.push(b'\n');
@@ -33,7 +41,9 @@ fn bookmark(res: &Resource, rev: i64, initial_end: bool) -> Bytes {
     line("BOOKMARK", &json!({"kind": res.kind, "apiVersion": res.api_version(), "metadata": meta}))
 }
 
-pub async fn watch(server: &Arc<ApiServer>, res: &Arc<Resource>, ns: Option<&str>, query: &Query) -> Result<Response<Body>, ApiError> {
+/// `metadata_only`: the client asked for PartialObjectMetadata (a
+/// metadata-only informer); objects are sent as such.
+pub async fn watch(server: &Arc<ApiServer>, res: &Arc<Resource>, ns: Option<&str>, query: &Query, metadata_only: bool) -> Result<Response<Body>, ApiError> {
     let filter = Filter::parse(res, query)?;
     let bookmarks = query.flag("allowWatchBookmarks");
     let send_initial = query.flag("sendInitialEvents");
@@ -73,7 +83,7 @@ pub async fn watch(server: &Arc<ApiServer>, res: &Arc<Resource>, ns: Option<&str
     let res = res.clone();
     tokio::spawn(async move {
         for obj in &initial {
-            if tx.send(line("ADDED", obj)).await.is_err() {
+            if tx.send(object_line("ADDED", obj, metadata_only)).await.is_err() {
                 return;
             }
         }
@@ -108,7 +118,7 @@ pub async fn watch(server: &Arc<ApiServer>, res: &Arc<Resource>, ns: Option<&str
                         }
                     };
                     if let Some(kind) = kind {
-                        if tx.send(line(kind, &obj)).await.is_err() {
+                        if tx.send(object_line(kind, &obj, metadata_only)).await.is_err() {
                             return;
                         }
                     }

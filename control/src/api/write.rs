@@ -115,7 +115,10 @@ fn track(server: &ApiServer, res: &Resource, old: Option<&Value>, new: &mut Valu
         .map_err(|e| ApiError::bad_request(e.to_string()))
 }
 
-async fn check_namespace(server: &ApiServer, res: &Resource, ns: Option<&str>) -> Result<(), ApiError> {
+/// The NamespaceLifecycle admission step of a create: the namespace must
+/// exist and must not be terminating. `obj` names the object in the error
+/// (its name, else its generateName, as upstream).
+async fn check_namespace(server: &ApiServer, res: &Resource, ns: Option<&str>, obj: &Value) -> Result<(), ApiError> {
     let Some(ns) = ns else { return Ok(()) };
     if !res.namespaced {
         return Ok(());
@@ -125,19 +128,34 @@ async fn check_namespace(server: &ApiServer, res: &Resource, ns: Option<&str>) -
     match server.store.get(&nsres.key(None, ns)).await? {
         None => Err(ApiError::not_found("namespaces", "", ns)),
         Some(kv) => {
-            let obj = decode_stored(&kv).unwrap_or(Value::Null);
-            if object::deleting(&obj) {
-                let mut e = ApiError::forbidden(format!(
-                    "{} \"{}\" is forbidden: unable to create new content in namespace {ns} because it is being terminated",
-                    res.plural, ""
-                ));
-                e.reason = "Forbidden";
-                Err(e)
+            let namespace = decode_stored(&kv).unwrap_or(Value::Null);
+            if namespace.pointer("/status/phase").and_then(Value::as_str) == Some("Terminating") {
+                Err(namespace_terminating(res, ns, obj))
             } else {
                 Ok(())
             }
         }
     }
+}
+
+/// `configmaps "x" is forbidden: unable to create new content in namespace
+/// ns because it is being terminated`, with the NamespaceTerminating cause.
+fn namespace_terminating(res: &Resource, ns: &str, obj: &Value) -> ApiError {
+    let name = object::name(obj).or_else(|| object::meta_str(obj, "generateName")).unwrap_or("Unknown");
+    let mut e = ApiError::forbidden(format!(
+        "{} \"{name}\" is forbidden: unable to create new content in namespace {ns} because it is being terminated",
+        super::status::qualified(&res.plural, &res.group)
+    ));
+    let mut details = json!({"name": name, "kind": res.plural, "causes": [{
+        "reason": "NamespaceTerminating",
+        "message": format!("namespace {ns} is being terminated"),
+        "field": "metadata.namespace",
+    }]});
+    if !res.group.is_empty() {
+        details["group"] = json!(res.group);
+    }
+    e.details = Some(details);
+    e
 }
 
 /// Set apiVersion/kind, reject mismatches.
@@ -194,8 +212,8 @@ fn initial_status(res: &Resource, obj: &mut Value) {
     if let Some(o) = obj.as_object_mut() {
         o.remove("status");
     }
+    // (A Namespace's phase and `kubernetes` finalizer come from its defaults.)
     match (res.group.as_str(), res.kind.as_str()) {
-        ("", "Namespace") => obj["status"] = json!({"phase": "Active"}),
         ("", "Pod") => obj["status"] = json!({"phase": "Pending"}),
         ("apiextensions.k8s.io", "CustomResourceDefinition") => crd_status(obj),
         _ => {}
@@ -206,6 +224,7 @@ pub async fn create(server: &ApiServer, res: &Resource, ns: Option<&str>, mut ob
     check_type(res, &mut obj)?;
     check_namespace_match(res, &mut obj, ns)?;
     check_fields(server, res, &mut obj, query)?;
+    check_namespace(server, res, ns, &obj).await?;
     if rv_of(&obj).is_some() {
         return Err(ApiError::bad_request("resourceVersion should not be set on objects to be created"));
     }
@@ -244,7 +263,6 @@ async fn admit_new(server: &ApiServer, res: &Resource, ns: Option<&str>, mut obj
     normalize(res, &mut obj);
     crate::admission::default(&res.group, &res.kind, &mut obj);
     validate(res, &obj, None)?;
-    check_namespace(server, res, ns).await?;
     if let Some(mgr) = manager {
         if let Some(m) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
             if m.get("managedFields").and_then(Value::as_array).map(|a| a.is_empty()).unwrap_or(false) {
@@ -336,6 +354,17 @@ fn prepare_update(res: &Resource, sub: Option<&str>, old: &Value, mut new: Value
             crd_status(&mut new);
         }
     }
+    if res.group.is_empty() && res.kind == "Namespace" && sub != Some("finalize") {
+        // A namespace's spec.finalizers only change through `finalize`.
+        match old.pointer("/spec/finalizers") {
+            Some(f) => new["spec"]["finalizers"] = f.clone(),
+            None => {
+                if let Some(spec) = new.get_mut("spec").and_then(Value::as_object_mut) {
+                    spec.remove("finalizers");
+                }
+            }
+        }
+    }
     if tracks_generation(res) && object::spec_part(old) != object::spec_part(&new) {
         let g = object::meta(old).and_then(|m| m.get("generation")).and_then(Value::as_i64).unwrap_or(0);
         meta_mut(&mut new).insert("generation".into(), json!(g + 1));
@@ -367,6 +396,7 @@ pub async fn update(server: &ApiServer, res: &Resource, ns: Option<&str>, name: 
                     let mut obj = f(None)?;
                     check_namespace_match(res, &mut obj, ns)?;
                     check_type(res, &mut obj)?;
+                    check_namespace(server, res, ns, &obj).await?;
                     let created = admit_new(server, res, ns, obj, None, dry_run).await?;
                     return Ok((201, created));
                 }
@@ -482,7 +512,6 @@ pub async fn replace(server: &ApiServer, res: &Resource, ns: Option<&str>, name:
         return Err(ApiError::method_not_allowed(format!("{}/{} does not support update", res.plural, sub.unwrap_or(""))));
     }
     check_type(res, &mut obj)?;
-    let sub = if sub == Some("finalize") { None } else { sub };
     update(server, res, ns, name, sub, &Change::Replace(obj), &mgr, query).await
 }
 
@@ -686,17 +715,32 @@ pub async fn delete(server: &ApiServer, res: &Resource, ns: Option<&str>, name: 
     let policy = query
         .get("propagationPolicy")
         .map(str::to_string)
-        .or_else(|| opts.get("propagationPolicy").and_then(Value::as_str).map(str::to_string))
-        .or_else(|| match opts.get("orphanDependents").and_then(Value::as_bool) {
-            Some(true) => Some("Orphan".into()),
-            _ => None,
-        });
+        .or_else(|| opts.get("propagationPolicy").and_then(Value::as_str).map(str::to_string));
+    let orphan_flag = match query.get("orphanDependents") {
+        Some(v) => Some(v == "true"),
+        None => opts.get("orphanDependents").and_then(Value::as_bool),
+    };
     if let Some(p) = &policy {
         if !matches!(p.as_str(), "Orphan" | "Background" | "Foreground") {
             return Err(ApiError::bad_request(format!(
                 "DeleteOptions.meta.k8s.io \"\" is invalid: propagationPolicy: Unsupported value: \"{p}\": supported values: \"Foreground\", \"Background\", \"Orphan\", \"nil\""
             )));
         }
+        if orphan_flag.is_some() {
+            return Err(ApiError::bad_request(format!(
+                "DeleteOptions.meta.k8s.io \"\" is invalid: propagationPolicy: Invalid value: \"{p}\": orphanDependents and deletionPropagation cannot be both set"
+            )));
+        }
+    }
+    let is_namespace = res.group.is_empty() && res.kind == "Namespace";
+    if is_namespace && IMMORTAL_NAMESPACES.contains(&name) {
+        let mut e = ApiError::forbidden(format!("namespaces \"{name}\" is forbidden: this namespace may not be deleted"));
+        e.details = Some(json!({"name": name, "kind": "namespaces"}));
+        return Err(e);
+    }
+    let default_orphan = orphan_by_default(res);
+    if default_orphan && policy.is_none() && orphan_flag.is_none() && res.kind == "Job" {
+        super::warn(JOB_ORPHAN_WARNING.to_string());
     }
     for _ in 0..16 {
         let current = get(server, res, ns, name).await?;
@@ -716,14 +760,19 @@ pub async fn delete(server: &ApiServer, res: &Resource, ns: Option<&str>, name: 
                 )));
             }
         }
-        let mut finalizers = object::finalizers(&current);
-        match policy.as_deref() {
-            Some("Orphan") if !finalizers.iter().any(|f| f == "orphan") => finalizers.push("orphan".into()),
-            Some("Foreground") if !finalizers.iter().any(|f| f == "foregroundDeletion") => finalizers.push("foregroundDeletion".into()),
-            _ => {}
+        // A terminating namespace goes only once its spec.finalizers are done.
+        if is_namespace && object::deleting(&current) && namespace_finalizers_left(res, &current) {
+            return Ok((200, current));
         }
+        let is_pod = res.group.is_empty() && res.kind == "Pod";
+        // A pod whose graceful deletion is under way keeps its finalizers.
+        let finalizers = if is_pod && object::deleting(&current) {
+            object::finalizers(&current)
+        } else {
+            gc_finalizers(&object::finalizers(&current), orphan_flag, policy.as_deref(), default_orphan)
+        };
         // Graceful deletion: a pod on a node is stopped by its kubelet first.
-        let pod_grace = if res.group.is_empty() && res.kind == "Pod" {
+        let pod_grace = if is_pod {
             let on_node = current.pointer("/spec/nodeName").and_then(Value::as_str).map(|s| !s.is_empty()).unwrap_or(false);
             let finished = matches!(current.pointer("/status/phase").and_then(Value::as_str), Some("Succeeded") | Some("Failed"));
             let g = grace.or_else(|| current.pointer("/spec/terminationGracePeriodSeconds").and_then(Value::as_i64)).unwrap_or(30);
@@ -731,7 +780,7 @@ pub async fn delete(server: &ApiServer, res: &Resource, ns: Option<&str>, name: 
         } else {
             None
         };
-        let namespace_fin = res.group.is_empty() && res.kind == "Namespace";
+        let namespace_fin = is_namespace && !object::deleting(&current);
         let keep = !finalizers.is_empty() || pod_grace.is_some() || namespace_fin;
         let expected = current_rv.parse().ok();
         if keep {
@@ -782,6 +831,59 @@ pub async fn delete(server: &ApiServer, res: &Resource, ns: Option<&str>, name: 
         }
     }
     Err(ApiError::conflict(&res.plural, &res.group, name, "too many concurrent writers; try again"))
+}
+
+/// Namespaces the NamespaceLifecycle admission never lets go.
+const IMMORTAL_NAMESPACES: &[&str] = &["default", "kube-system", "kube-public"];
+
+const JOB_ORPHAN_WARNING: &str = "child pods are preserved by default when jobs are deleted; set propagationPolicy=Background to remove them or set propagationPolicy=Orphan to suppress this warning";
+
+/// Whether dependents are orphaned when a delete names no propagation
+/// policy: upstream keeps Orphan for batch/v1 Jobs and the legacy workload
+/// group versions; everything else is collected in the background.
+fn orphan_by_default(res: &Resource) -> bool {
+    matches!(
+        (res.group.as_str(), res.version.as_str(), res.kind.as_str()),
+        ("extensions", "v1beta1", "ReplicaSet" | "ReplicationController" | "DaemonSet" | "Deployment")
+            | ("apps", "v1beta1", "Deployment" | "StatefulSet")
+            | ("apps", "v1beta2", "ReplicaSet" | "DaemonSet" | "Deployment" | "StatefulSet")
+            | ("batch", "v1", "Job")
+            | ("batch", "v1beta1", "CronJob")
+    )
+}
+
+/// The finalizers an object keeps when it is deleted: the garbage
+/// collector's `orphan` / `foregroundDeletion` follow the request's
+/// `orphanDependents`, else its propagationPolicy, else the one already on
+/// the object, else the type's default. Unchanged (same set) when nothing
+/// changes, so a repeated delete is a no-op.
+fn gc_finalizers(current: &[String], orphan_flag: Option<bool>, policy: Option<&str>, default_orphan: bool) -> Vec<String> {
+    let existing = current.iter().find_map(|f| match f.as_str() {
+        "orphan" => Some(true),
+        "foregroundDeletion" => Some(false),
+        _ => None,
+    });
+    let (orphan, foreground) = match (orphan_flag, policy) {
+        (Some(o), _) => (o, false),
+        (None, Some(p)) => (p == "Orphan", p == "Foreground"),
+        (None, None) => match existing {
+            Some(o) => (o, !o),
+            None => (default_orphan, false),
+        },
+    };
+    let mut out: Vec<String> = current.iter().filter(|f| *f != "orphan" && *f != "foregroundDeletion").cloned().collect();
+    if orphan {
+        out.push("orphan".into());
+    }
+    if foreground {
+        out.push("foregroundDeletion".into());
+    }
+    let same = out.len() == current.len() && out.iter().all(|f| current.contains(f));
+    if same {
+        current.to_vec()
+    } else {
+        out
+    }
 }
 
 pub async fn delete_collection(server: &ApiServer, res: &Resource, ns: Option<&str>, opts: Value, query: &Query) -> Result<Value, ApiError> {
@@ -880,4 +982,47 @@ async fn delete_custom_objects(server: &ApiServer, crd: &Value) -> Result<(), Ap
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod gc_tests {
+    use super::{gc_finalizers, namespace_terminating};
+    use serde_json::json;
+
+    #[test]
+    fn terminating_namespace_refusal_names_the_object_and_the_cause() {
+        let registry = crate::registry::Registry::new();
+        let table = registry.table();
+        let Some(res) = table.get("apps", "v1", "deployments") else { panic!("deployments are served") };
+        let e = namespace_terminating(&res, "team", &json!({"metadata": {"generateName": "web-"}}));
+        assert_eq!((e.code, e.reason), (403, "Forbidden"));
+        assert_eq!(e.message, "deployments.apps \"web-\" is forbidden: unable to create new content in namespace team because it is being terminated");
+        assert_eq!(
+            e.details,
+            Some(json!({"name": "web-", "group": "apps", "kind": "deployments", "causes": [
+                {"reason": "NamespaceTerminating", "message": "namespace team is being terminated", "field": "metadata.namespace"}]}))
+        );
+    }
+
+    fn v(a: &[&str]) -> Vec<String> {
+        a.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn propagation_decides_the_gc_finalizers() {
+        assert_eq!(gc_finalizers(&[], None, Some("Background"), false), v(&[]));
+        assert_eq!(gc_finalizers(&[], None, Some("Foreground"), false), v(&["foregroundDeletion"]));
+        assert_eq!(gc_finalizers(&[], None, Some("Orphan"), false), v(&["orphan"]));
+        assert_eq!(gc_finalizers(&[], Some(true), None, false), v(&["orphan"]));
+        assert_eq!(gc_finalizers(&v(&["orphan"]), Some(false), None, true), v(&[]));
+        // The default applies only when neither the request nor the object says.
+        assert_eq!(gc_finalizers(&[], None, None, true), v(&["orphan"]));
+        assert_eq!(gc_finalizers(&[], None, None, false), v(&[]));
+        assert_eq!(gc_finalizers(&v(&["foregroundDeletion"]), None, None, true), v(&["foregroundDeletion"]));
+        // A later delete switches the policy; other finalizers stay.
+        assert_eq!(gc_finalizers(&v(&["a/b", "foregroundDeletion"]), None, Some("Orphan"), false), v(&["a/b", "orphan"]));
+        assert_eq!(gc_finalizers(&v(&["a/b", "orphan"]), None, Some("Background"), false), v(&["a/b"]));
+        // Same set: order kept.
+        assert_eq!(gc_finalizers(&v(&["orphan", "a/b"]), None, Some("Orphan"), false), v(&["orphan", "a/b"]));
+    }
 }
