@@ -129,7 +129,12 @@ where
         ctx.tasks.spawn(async move {
             loop {
                 let key = queue.next().await;
-                let result = reconcile(key.clone()).await;
+                // In its own task, so a panic on one object is an error for
+                // that key (retried with back-off), not a dead worker.
+                let result = match tokio::spawn(reconcile(key.clone())).await {
+                    Ok(r) => r,
+                    Err(e) => Err(Error::Other(format!("reconcile panicked: {e}"))),
+                };
                 queue.done(&key);
                 match result {
                     Ok(again) => {
