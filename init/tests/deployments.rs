@@ -116,9 +116,10 @@ fn a_deployment_rolls_out_updates_and_rolls_back() {
     let conds = jp(&s, "deploy/web", "{range .status.conditions[*]}{.type}={.status}/{.reason};{end}");
     assert!(conds.contains("Available=True/MinimumReplicasAvailable") && conds.contains("Progressing=True/NewReplicaSetAvailable"), "{conds}");
 
-    // An image update rolls to a second ReplicaSet.
-    s.ok(&["annotate", "deploy/web", "kubernetes.io/change-cause=image nginx:2", "--overwrite"]);
+    // An image update rolls to a second ReplicaSet (the change cause,
+    // annotated afterwards as the Kubernetes docs do, goes to the new one).
     s.ok(&["set", "image", "deploy/web", "c=nginx:2"]);
+    s.ok(&["annotate", "deploy/web", "kubernetes.io/change-cause=image nginx:2", "--overwrite"]);
     rollout_ok(&s, "web");
     let rs = sets(&s, "web");
     assert_eq!(rs.len(), 2, "{rs:?}");

@@ -21,7 +21,7 @@ mod sync;
 use super::events::EventType;
 use super::informer::Informer;
 use super::queue::{Key, Queue};
-use super::replicaset::claim;
+use super::replicaset::{claim, feed};
 use super::{run_workers, util, Context, Error, Requeue};
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::core::v1::Pod;
@@ -44,17 +44,18 @@ pub fn start(ctx: &Context) {
     let sets = ctx.informers.get::<ReplicaSet>();
     let pods = ctx.informers.get::<Pod>();
     let queue = Queue::new();
-    deployments.feed_self(&ctx.tasks, queue.clone());
+    feed::feed(&deployments, &ctx.tasks, queue.clone(), |d| vec![Key::of(d)]);
     let by_selector = deployments.clone();
-    sets.feed(&ctx.tasks, queue.clone(), move |rs| deployments_of_set(&by_selector, rs));
+    feed::feed(&sets, &ctx.tasks, queue.clone(), move |rs| deployments_of_set(&by_selector, rs));
     let (d2, s2) = (deployments.clone(), sets.clone());
-    pods.feed(&ctx.tasks, queue.clone(), move |p| recreate_deployment_of_pod(&d2, &s2, p));
+    feed::feed(&pods, &ctx.tasks, queue.clone(), move |p| recreate_deployment_of_pod(&d2, &s2, p));
     let c = Arc::new(Controller { ctx: ctx.clone(), deployments, sets, pods });
     let run_ctx = ctx.clone();
     ctx.tasks.spawn(async move {
-        c.deployments.ready().await;
-        c.sets.ready().await;
-        c.pods.ready().await;
+        feed::wait_ready(&c.deployments).await;
+        feed::wait_ready(&c.sets).await;
+        feed::wait_ready(&c.pods).await;
+        tracing::info!(controller = "deployment", "caches synced; starting workers");
         run_workers(&run_ctx, "deployment", queue, 4, move |key| {
             let c = c.clone();
             async move { reconcile(&c, key).await }
@@ -98,6 +99,7 @@ fn recreate_deployment_of_pod(deployments: &Informer<Deployment>, sets: &Informe
 }
 
 async fn reconcile(c: &Controller, key: Key) -> Result<Requeue, Error> {
+    tracing::debug!(deployment = %key, "sync");
     let Some(d) = c.deployments.get_key(&key) else { return Ok(None) };
     let d = (*d).clone();
     let ns = key.ns().to_string();

@@ -13,6 +13,7 @@
 
 pub mod claim;
 mod expectations;
+pub mod feed;
 pub mod status;
 mod victims;
 
@@ -45,9 +46,9 @@ pub fn start(ctx: &Context) {
     let sets = ctx.informers.get::<ReplicaSet>();
     let pods = ctx.informers.get::<Pod>();
     let queue = Queue::new();
-    sets.feed_self(&ctx.tasks, queue.clone());
+    feed::feed(&sets, &ctx.tasks, queue.clone(), |rs| vec![Key::of(rs)]);
     let by_selector = sets.clone();
-    pods.feed(&ctx.tasks, queue.clone(), move |p| sets_of_pod(&by_selector, p));
+    feed::feed(&pods, &ctx.tasks, queue.clone(), move |p| sets_of_pod(&by_selector, p));
     let c = Arc::new(Controller { ctx: ctx.clone(), sets, pods, expectations: Expectations::default() });
 
     let mut changes = c.pods.subscribe();
@@ -72,8 +73,9 @@ pub fn start(ctx: &Context) {
 
     let run_ctx = ctx.clone();
     ctx.tasks.spawn(async move {
-        c.sets.ready().await;
-        c.pods.ready().await;
+        feed::wait_ready(&c.sets).await;
+        feed::wait_ready(&c.pods).await;
+        tracing::info!(controller = "replicaset", "caches synced; starting workers");
         run_workers(&run_ctx, "replicaset", queue, 4, move |key| {
             let c = c.clone();
             async move { reconcile(&c, key).await }
@@ -124,6 +126,7 @@ fn message(e: &kube::Error) -> String {
 }
 
 async fn reconcile(c: &Controller, key: Key) -> Result<Requeue, Error> {
+    tracing::debug!(replicaset = %key, "sync");
     let Some(rs) = c.sets.get_key(&key) else {
         c.expectations.forget(&key);
         return Ok(None);

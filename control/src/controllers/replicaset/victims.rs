@@ -4,11 +4,11 @@
 //! `controller.kubernetes.io/pod-deletion-cost` first, pods doubled up on
 //! a node (with the pods of related sets) first, then the most recently
 //! ready, the most restarted and the newest (times compared on a
-//! logarithmic scale, ties broken by uid).
+//! logarithmic scale, as upstream's LogarithmicScaleDown), ties broken by
+//! uid.
 
 use super::super::util;
 use k8s_openapi::api::core::v1::Pod;
-use std::cmp::Ordering;
 use std::collections::HashMap;
 
 pub const DELETION_COST: &str = "controller.kubernetes.io/pod-deletion-cost";
@@ -60,46 +60,28 @@ fn log_rank(t: jiff::Timestamp, now: jiff::Timestamp) -> i32 {
     }
 }
 
-/// Newer (or unknown) times first, on the logarithmic scale.
-fn newer_first(a: Option<jiff::Timestamp>, b: Option<jiff::Timestamp>, pa: &Pod, pb: &Pod, now: jiff::Timestamp) -> Ordering {
-    match (a, b) {
-        (None, None) => Ordering::Equal,
-        (None, Some(_)) => Ordering::Less,
-        (Some(_), None) => Ordering::Greater,
-        (Some(x), Some(y)) if x == y => Ordering::Equal,
-        (Some(x), Some(y)) => match log_rank(x, now).cmp(&log_rank(y, now)) {
-            Ordering::Equal => uid(pa).cmp(uid(pb)),
-            other => other,
-        },
-    }
+/// The age bucket of a time: unknown times first, then newer ones.
+fn bucket(t: Option<jiff::Timestamp>, now: jiff::Timestamp) -> i32 {
+    t.map(|t| log_rank(t, now)).unwrap_or(i32::MIN)
 }
 
-/// `Less` when `a` goes before `b`.
-fn compare(a: &Pod, b: &Pod, rank: &HashMap<&str, usize>, now: jiff::Timestamp) -> Ordering {
-    let assigned = |p: &Pod| !node(p).is_empty();
-    let by = assigned(a)
-        .cmp(&assigned(b))
-        .then(phase_ordinal(a).cmp(&phase_ordinal(b)))
-        .then(util::is_pod_ready(a).cmp(&util::is_pod_ready(b)))
-        .then(deletion_cost(a).cmp(&deletion_cost(b)))
-        .then_with(|| {
-            let r = |p: &Pod| rank.get(node(p)).copied().unwrap_or(0);
-            r(b).cmp(&r(a))
-        });
-    if by != Ordering::Equal {
-        return by;
-    }
-    if util::is_pod_ready(a) && util::is_pod_ready(b) {
-        let o = newer_first(ready_since(a), ready_since(b), a, b, now);
-        if o != Ordering::Equal {
-            return o;
-        }
-    }
-    let o = max_restarts(b).cmp(&max_restarts(a));
-    if o != Ordering::Equal {
-        return o;
-    }
-    newer_first(a.metadata.creation_timestamp.as_ref().map(|t| t.0), b.metadata.creation_timestamp.as_ref().map(|t| t.0), a, b, now)
+/// Sort key: pods with smaller keys go first. A key (rather than a
+/// pairwise comparison) keeps the order total, which sorting needs.
+type Rank<'a> = (bool, u8, bool, i32, std::cmp::Reverse<usize>, i32, std::cmp::Reverse<i32>, i32, &'a str);
+
+fn sort_key<'a>(p: &'a Pod, rank: &HashMap<&str, usize>, now: jiff::Timestamp) -> Rank<'a> {
+    let ready = util::is_pod_ready(p);
+    (
+        !node(p).is_empty(),
+        phase_ordinal(p),
+        ready,
+        deletion_cost(p),
+        std::cmp::Reverse(rank.get(node(p)).copied().unwrap_or(0)),
+        if ready { bucket(ready_since(p), now) } else { 0 },
+        std::cmp::Reverse(max_restarts(p)),
+        bucket(p.metadata.creation_timestamp.as_ref().map(|t| t.0), now),
+        uid(p),
+    )
 }
 
 /// The `count` pods of `pods` to delete first; `related` are the active
@@ -112,7 +94,7 @@ pub fn pick<'a>(pods: &[&'a Pod], related: &[&Pod], count: usize, now: jiff::Tim
     }
     let mut sorted: Vec<&Pod> = pods.to_vec();
     if count < sorted.len() {
-        sorted.sort_by(|a, b| compare(a, b, &rank, now));
+        sorted.sort_by(|a, b| sort_key(a, &rank, now).cmp(&sort_key(b, &rank, now)));
     }
     sorted.truncate(count);
     sorted
@@ -159,5 +141,22 @@ mod tests {
         let related = [&old, &new, &alone, &sibling, &sibling2];
         assert_eq!(names(pick(&mine, &related, 2, now)), ["new", "old"], "n1 and n2 are doubled up; the newer one goes first");
         assert_eq!(names(pick(&mine, &mine, 1, now)), ["alone"], "otherwise the most recently ready");
+    }
+
+    #[test]
+    fn the_order_is_total_for_many_similar_pods() {
+        let now: jiff::Timestamp = "2025-01-01T10:00:00Z".parse().expect("time");
+        let pods: Vec<Pod> = (0..60)
+            .map(|i| {
+                let t = format!("2025-01-01T09:{:02}:{:02}Z", (i * 7) % 60, (i * 13) % 60);
+                pod(&format!("p{i:02}"), &format!("n{}", i % 3), "Running", i % 5 != 0, &t)
+            })
+            .collect();
+        let refs: Vec<&Pod> = pods.iter().collect();
+        let first = names(pick(&refs, &refs, 30, now));
+        assert_eq!(first.len(), 30);
+        let mut reversed = refs.clone();
+        reversed.reverse();
+        assert_eq!(names(pick(&reversed, &refs, 30, now)), first, "the order does not depend on the input order");
     }
 }
