@@ -263,22 +263,22 @@ fn paused_deployments_only_scale_and_recreate_replaces_all_pods_at_once() {
 fn a_rollout_survives_kill9_of_the_server_without_duplicate_pods() {
     let mut s = Server::start("deploy-kill9");
     let n1 = FakeNode::start(&s.kubeconfig, NodeSpec::new("n1"));
-    s.ok_stdin(&["apply", "-f", "-"], &deployment("web", 2, "n1", "nginx:1", "{type: RollingUpdate, rollingUpdate: {maxSurge: 3, maxUnavailable: 1}}"));
+    s.ok_stdin(&["apply", "-f", "-"], &deployment("web", 2, "n1", "nginx:1", "{type: RollingUpdate, rollingUpdate: {maxSurge: 25%, maxUnavailable: 25%}}"));
     rollout_ok(&s, "web");
     // Kill the server while it is creating pods for a scale-up.
-    s.ok(&["scale", "deploy/web", "--replicas=24"]);
-    assert!(eventually(20, || live_pods(&s, "web").len() > 2));
+    s.ok(&["scale", "deploy/web", "--replicas=40"]);
+    assert!(eventually(20, || sets(&s, "web").iter().any(|(_, n)| n == "40")));
     s.restart_after_kill9();
     rollout_ok(&s, "web");
     let rs = current_hash(&s, "web");
-    assert_eq!(live_pods(&s, "web").len(), 24);
+    assert_eq!(live_pods(&s, "web").len(), 40);
     let ev = events(&s, &format!("web-{rs}"));
     assert!(!ev.iter().any(|e| e.starts_with("SuccessfulDelete")), "no pod was created twice: {ev:?}");
 
     // Kill it again in the middle of an image update held by unready pods.
     n1.set_pods_ready(false);
     s.ok(&["set", "image", "deploy/web", "c=nginx:2"]);
-    assert!(eventually(20, || jp(&s, "deploy/web", "{.status.updatedReplicas}") != ""));
+    assert!(eventually(20, || !jp(&s, "deploy/web", "{.status.updatedReplicas}").is_empty()));
     s.restart_after_kill9();
     n1.set_pods_ready(true);
     rollout_ok(&s, "web");
@@ -286,11 +286,11 @@ fn a_rollout_survives_kill9_of_the_server_without_duplicate_pods() {
     assert_ne!(new, rs);
     assert!(eventually(30, || {
         let p = live_pods(&s, "web");
-        p.len() == 24 && p.iter().all(|(_, h)| *h == new)
+        p.len() == 40 && p.iter().all(|(_, h)| *h == new)
     }));
     let ev = events(&s, &format!("web-{new}"));
     assert!(!ev.iter().any(|e| e.starts_with("SuccessfulDelete")), "no pod of the new set was created twice: {ev:?}");
-    assert_eq!(jp(&s, "deploy/web", "{.status.replicas}/{.status.updatedReplicas}/{.status.availableReplicas}"), "24/24/24");
+    assert_eq!(jp(&s, "deploy/web", "{.status.replicas}/{.status.updatedReplicas}/{.status.availableReplicas}"), "40/40/40");
 }
 
 #[test]
@@ -321,4 +321,13 @@ fn a_replicaset_adopts_orphans_and_releases_pods_that_stop_matching() {
     let gen = jp(&s, "rs/rs", "{.metadata.generation}");
     assert!(eventually(20, || jp(&s, "rs/rs", "{.status.replicas}/{.status.fullyLabeledReplicas}/{.status.observedGeneration}") == format!("1/1/{gen}")));
     assert!(events(&s, "rs").iter().any(|e| e.starts_with("SuccessfulDelete|Deleted pod: rs-")));
+
+    // With minReadySeconds a ready pod counts as available only later.
+    s.ok_stdin(
+        &["apply", "-f", "-"],
+        "apiVersion: apps/v1\nkind: ReplicaSet\nmetadata: {name: slow}\nspec:\n  replicas: 1\n  minReadySeconds: 6\n  selector: {matchLabels: {app: slow}}\n  template:\n    metadata: {labels: {app: slow}}\n    spec: {nodeName: n1, containers: [{name: c, image: nginx}]}\n",
+    );
+    let counts = || jp(&s, "rs/slow", "{.status.readyReplicas}/{.status.availableReplicas}");
+    assert!(eventually(20, || counts() == "1/"), "{}", counts());
+    assert!(eventually(20, || counts() == "1/1"), "{}", counts());
 }
