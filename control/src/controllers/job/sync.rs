@@ -102,6 +102,8 @@ struct Sync<'a> {
     key: Key,
     skey: String,
     job: Job,
+    /// The status as last written (what the cache showed, then each write).
+    stored: Option<JobStatus>,
     spec: JobSpec,
     pods: Vec<Arc<Pod>>,
     now: jiff::Timestamp,
@@ -135,6 +137,7 @@ impl<'a> Sync<'a> {
             c,
             key,
             skey,
+            stored: job.status.clone(),
             job,
             spec,
             pods,
@@ -452,7 +455,6 @@ impl<'a> Sync<'a> {
     /// final condition once nothing is left running or uncounted.
     async fn track(&mut self, mut finished: Option<JobCondition>, backoff: super::backoff::Record) -> Result<(), Error> {
         let c = self.c;
-        let stored = self.job.status.clone();
         let mut with_finalizer: HashSet<String> =
             self.pods.iter().filter(|p| has_tracking_finalizer(p) && !self.rm_expected.contains(uid(p))).map(|p| uid(p).to_string()).collect();
         move_counted(self.status(), &with_finalizer);
@@ -533,7 +535,7 @@ impl<'a> Sync<'a> {
             self.status().succeeded = Some(total).filter(|n| *n > 0);
         }
         normalize(self.status());
-        if self.job.status != stored {
+        if self.job.status != self.stored {
             self.write_status().await?;
         }
 
@@ -552,14 +554,14 @@ impl<'a> Sync<'a> {
                 }
             }
         }
-        let before = self.job.status.clone();
+        // These pods will not be seen as new failures again.
+        c.backoff.set(&self.skey, backoff);
         move_counted(self.status(), &with_finalizer);
         let done = !full && self.enact(finished.as_ref());
         normalize(self.status());
-        if self.job.status != before {
+        if self.job.status != self.stored {
             self.write_status().await?;
         }
-        c.backoff.set(&self.skey, backoff);
         if let (true, Some(f)) = (done, finished) {
             self.announce(&f).await;
         }
@@ -612,6 +614,7 @@ impl<'a> Sync<'a> {
         let api: Api<Job> = Api::namespaced(self.c.ctx.client.clone(), self.key.ns());
         let name = self.key.name.clone();
         self.job = api.replace_status(&name, &PostParams::default(), &self.job).await?;
+        self.stored = self.job.status.clone();
         Ok(())
     }
 }
