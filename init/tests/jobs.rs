@@ -130,6 +130,16 @@ fn suspended_jobs_stop_their_pods_and_resume() {
     assert_eq!(condition(&s, "sleepy", "Suspended", "reason"), "JobResumed");
     let ev = events_of(&s, "sleepy");
     assert!(ev.contains("Suspended") && ev.contains("Resumed") && ev.contains("SuccessfulDelete"), "{ev}");
+
+    // kill -9 and restart: the Job's pods are found again, none duplicated.
+    let mut s = s;
+    s.restart_after_kill9();
+    s.ok(&["patch", "job", "sleepy", "--type=merge", "-p", "{\"spec\":{\"parallelism\":3}}"]);
+    let running = || s.ok(&["get", "pods", "-l", "job-name=sleepy", "-o", "jsonpath={range .items[*]}{.metadata.name} {.metadata.deletionTimestamp}{\"\\n\"}{end}"]);
+    assert!(eventually(30, || get(&s, "job/sleepy", "{.status.active}") == "3"), "{}", running());
+    let pods = running();
+    assert_eq!(pods.lines().count(), 3, "{pods}");
+    assert!(pods.lines().all(|l| l.trim_end().split(' ').count() == 1), "{pods}");
 }
 
 // ---- CronJobs, with the controllers' clock in a file ----------------------

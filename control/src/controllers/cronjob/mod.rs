@@ -14,7 +14,7 @@ use super::informer::Informer;
 use super::queue::{Key, Queue};
 use super::util::{controller_of, controller_ref, is_controlled_by};
 use super::{Context, Error, Requeue};
-use k8s_openapi::api::batch::v1::{CronJob, Job, JobSpec};
+use k8s_openapi::api::batch::v1::{CronJob, Job};
 use k8s_openapi::api::core::v1::ObjectReference;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
 use kube::api::{DeleteParams, PostParams, PropagationPolicy};
@@ -94,7 +94,7 @@ fn job_for(cj: &CronJob, scheduled: jiff::Timestamp) -> Job {
             owner_references: Some(vec![controller_ref(cj)]),
             ..Default::default()
         },
-        spec: Some(spec.job_template.spec.unwrap_or_else(JobSpec::default)),
+        spec: Some(spec.job_template.spec.unwrap_or_default()),
         status: None,
     }
 }
