@@ -190,7 +190,7 @@ pub(crate) mod tests {
         let mut turn = 0;
         let first = schedule(&c, &cpu("p", "100m"), &mut turn).expect("fits");
         assert_ne!(first, "n1");
-        let mut seen = std::collections::BTreeMap::new();
+        let mut seen: std::collections::BTreeMap<String, u32> = std::collections::BTreeMap::new();
         for i in 0..45 {
             let p = cpu(&format!("q{i}"), "100m");
             let n = schedule(&c, &p, &mut turn).expect("fits");
@@ -200,7 +200,7 @@ pub(crate) mod tests {
         // All three used; the loaded node gets fewer.
         assert_eq!(seen.len(), 3, "{seen:?}");
         assert!(seen["n1"] < seen["n2"] && seen["n1"] < seen["n3"], "{seen:?}");
-        assert!((seen["n2"] as i32 - seen["n3"] as i32).abs() <= 1, "{seen:?}");
+        assert!(seen["n2"].abs_diff(seen["n3"]) <= 1, "{seen:?}");
     }
 
     #[test]

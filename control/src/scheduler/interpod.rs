@@ -99,7 +99,8 @@ impl InterPodState {
                 }
             }
             // The first pod of a group with affinity to itself may go anywhere.
-            if !exist && !(self.affinity.is_empty() && self.self_affinity) {
+            let first_of_group = self.affinity.is_empty() && self.self_affinity;
+            if !exist && !first_of_group {
                 return Err(Failure::new(Code::Unresolvable, plugin::INTER_POD, REASON_AFFINITY));
             }
         }

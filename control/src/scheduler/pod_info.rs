@@ -284,6 +284,24 @@ mod tests {
     }
 
     #[test]
+    fn term_namespaces_own_listed_or_selected() {
+        let p = |term: serde_json::Value| {
+            let pod = pod(json!({"metadata": {"name": "p", "namespace": "mine"}, "spec": {"containers": [], "affinity": {"podAffinity": {
+                "requiredDuringSchedulingIgnoredDuringExecution": [term]}}}}));
+            PodInfo::new(pod, &PriorityClasses::default()).affinity[0].namespaces.clone()
+        };
+        let ns: HashMap<String, Labels> = [("prod".to_string(), [("env".to_string(), "prod".to_string())].into()), ("mine".to_string(), Labels::new())].into();
+        let own = p(json!({"topologyKey": "k"}));
+        assert!(own.matches("mine", &ns) && !own.matches("prod", &ns));
+        let listed = p(json!({"topologyKey": "k", "namespaces": ["prod"]}));
+        assert!(listed.matches("prod", &ns) && !listed.matches("mine", &ns));
+        let selected = p(json!({"topologyKey": "k", "namespaceSelector": {"matchLabels": {"env": "prod"}}}));
+        assert!(selected.matches("prod", &ns) && !selected.matches("mine", &ns));
+        let all = p(json!({"topologyKey": "k", "namespaceSelector": {}}));
+        assert!(all.matches("prod", &ns) && all.matches("mine", &ns) && all.matches("unknown", &ns));
+    }
+
+    #[test]
     fn parses_ports_terms_and_constraints() {
         let p = pod(json!({
             "metadata": {"name": "p", "namespace": "d", "labels": {"app": "a", "rev": "1"}},

@@ -91,7 +91,7 @@ impl SchedulingQueue {
         self.pods.contains_key(uid)
     }
 
-    fn to_active(&mut self, uid: &str) {
+    fn activate(&mut self, uid: &str) {
         self.seq += 1;
         let seq = self.seq;
         if let Some(e) = self.pods.get_mut(uid) {
@@ -100,7 +100,7 @@ impl SchedulingQueue {
         }
     }
 
-    fn to_backoff(&mut self, uid: &str, until: Instant) {
+    fn put_in_backoff(&mut self, uid: &str, until: Instant) {
         self.seq += 1;
         let seq = self.seq;
         if let Some(e) = self.pods.get_mut(uid) {
@@ -112,8 +112,8 @@ impl SchedulingQueue {
     /// Active now if its back-off is over, else back-off.
     fn release(&mut self, uid: &str, now: Instant) {
         match self.pods.get(uid).and_then(Entry::backoff_until) {
-            Some(until) if until > now => self.to_backoff(uid, until),
-            _ => self.to_active(uid),
+            Some(until) if until > now => self.put_in_backoff(uid, until),
+            _ => self.activate(uid),
         }
     }
 
@@ -124,7 +124,7 @@ impl SchedulingQueue {
             let is_gated = gated(&info);
             self.pods.insert(uid.clone(), Entry { info, at: Where::Gated, attempts: 0, last_failure: None });
             if !is_gated {
-                self.to_active(&uid);
+                self.activate(&uid);
             }
             return true;
         };
@@ -133,9 +133,9 @@ impl SchedulingQueue {
         let priority_changed = e.info.priority != info.priority;
         e.info = info;
         match e.at {
-            Where::Gated if !is_gated => self.to_active(&uid),
+            Where::Gated if !is_gated => self.activate(&uid),
             Where::Unschedulable(..) if changed => self.release(&uid, now),
-            Where::Active(_) if priority_changed => self.to_active(&uid),
+            Where::Active(_) if priority_changed => self.activate(&uid),
             _ => {}
         }
         false
@@ -164,7 +164,7 @@ impl SchedulingQueue {
             }
             self.backoff.pop();
             if self.pods.get(&uid).map(|e| e.at == Where::Backoff(seq)).unwrap_or(false) {
-                self.to_active(&uid);
+                self.activate(&uid);
             }
         }
     }
@@ -210,7 +210,7 @@ impl SchedulingQueue {
             e.attempts += 1;
             e.last_failure = Some(now);
             let until = e.backoff_until().unwrap_or(now);
-            self.to_backoff(uid, until);
+            self.put_in_backoff(uid, until);
         }
     }
 

@@ -29,6 +29,8 @@ use tokio::sync::{broadcast, mpsc};
 pub const MAX_BINDS_IN_FLIGHT: usize = 48;
 /// Pods decided before looking at the informers again.
 const BATCH: usize = 64;
+/// Pod changes applied at most between two rounds of decisions.
+const DRAIN_MAX: usize = 4096;
 /// How often waiting pods are checked for having waited too long.
 const FLUSH_EVERY: Duration = Duration::from_secs(30);
 
@@ -215,7 +217,9 @@ impl Runner {
         while let Some(c) = try_next(&mut f.ns_rx) {
             self.on_ns_change(c, f);
         }
-        while let Some(c) = try_next(&mut f.pod_rx) {
+        // Bounded, so a flood of pod updates never starves the decisions.
+        for _ in 0..DRAIN_MAX {
+            let Some(c) = try_next(&mut f.pod_rx) else { break };
             self.on_pod_change(c, f);
         }
         while let Ok(o) = results_rx.try_recv() {
