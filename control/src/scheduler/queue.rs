@@ -227,6 +227,13 @@ impl SchedulingQueue {
         }
     }
 
+    /// Retry one waiting pod (after its back-off), e.g. one that lost its nomination.
+    pub fn retry(&mut self, uid: &str, now: Instant) {
+        if matches!(self.pods.get(uid).map(|e| e.at), Some(Where::Unschedulable(..))) {
+            self.release(uid, now);
+        }
+    }
+
     /// Retry the pods that waited too long for a helpful event.
     pub fn flush_unschedulable(&mut self, now: Instant) {
         let uids: Vec<String> = self

@@ -401,6 +401,7 @@ impl Runner {
                         Preemption::Candidate(c) => {
                             for other in self.cache.nominated_below(&c.node, pod.priority) {
                                 self.cache.remove_nominated(&other.uid);
+                                self.queue.retry(&other.uid, now);
                                 self.spawn_clear_nomination(other);
                             }
                             tracing::info!(pod = %pod.key(), node = c.node, victims = c.victims.len(), "preempting");
