@@ -341,7 +341,8 @@ fn prepare_update(res: &Resource, sub: Option<&str>, old: &Value, mut new: Value
             }
         }
     }
-    if res.status {
+    // A binding sets the pod's PodScheduled condition along with its node.
+    if res.status && sub != Some("binding") {
         match old.get("status") {
             Some(s) => new["status"] = s.clone(),
             None => {
@@ -436,9 +437,13 @@ pub async fn update(server: &ApiServer, res: &Resource, ns: Option<&str>, name: 
         normalize(res, &mut new);
         crate::admission::default(&res.group, &res.kind, &mut new);
         super::services::prepare_update(res, &current, &mut new);
-        validate(res, &new, Some(&current))?;
-        if !matches!(change, Change::Apply(_)) {
-            track(server, res, Some(&current), &mut new, mgr, sub)?;
+        // A binding only sets spec.nodeName (which pod updates may not
+        // change) and a condition; it is not a field manager's write.
+        if sub != Some("binding") {
+            validate(res, &new, Some(&current))?;
+            if !matches!(change, Change::Apply(_)) {
+                track(server, res, Some(&current), &mut new, mgr, sub)?;
+            }
         }
         meta_mut(&mut new).insert("resourceVersion".into(), json!(current_rv));
         let allocated = server.services.on_update(res, &mut new)?;
@@ -690,10 +695,22 @@ pub async fn create_subresource(server: &ApiServer, res: &Resource, ns: Option<&
                 }
                 let mut out = current.clone();
                 out["spec"]["nodeName"] = json!(node);
+                let scheduled = json!({"type": "PodScheduled", "status": "True", "lastProbeTime": null, "lastTransitionTime": object::now()});
+                if !out["status"].is_object() {
+                    out["status"] = json!({});
+                }
+                let conditions = &mut out["status"]["conditions"];
+                match conditions.as_array_mut() {
+                    Some(list) => match list.iter_mut().find(|c| c.get("type").and_then(Value::as_str) == Some("PodScheduled")) {
+                        Some(c) => *c = scheduled,
+                        None => list.push(scheduled),
+                    },
+                    None => *conditions = json!([scheduled]),
+                }
                 Ok(out)
             };
             let mgr = manager(query, None, "default-scheduler");
-            update(server, res, ns, name, None, &Change::Patch(Box::new(f)), &mgr, query).await?;
+            update(server, res, ns, name, Some("binding"), &Change::Patch(Box::new(f)), &mgr, query).await?;
             Ok((201, success_status(name, "", "pods", None)))
         }
         ("Pod", Some("eviction")) => {
