@@ -242,6 +242,7 @@ async fn admit_new(server: &ApiServer, res: &Resource, ns: Option<&str>, mut obj
     }
     initial_status(res, &mut obj);
     normalize(res, &mut obj);
+    super::plugins::on_create(server, res, &mut obj).await?;
     crate::admission::default(&res.group, &res.kind, &mut obj);
     validate(res, &obj, None)?;
     check_namespace(server, res, ns).await?;
@@ -399,6 +400,7 @@ pub async fn update(server: &ApiServer, res: &Resource, ns: Option<&str>, name: 
         }
         let mut new = prepare_update(res, sub, &current, new);
         normalize(res, &mut new);
+        super::plugins::on_update(server, res, sub, &current, &mut new).await?;
         crate::admission::default(&res.group, &res.kind, &mut new);
         validate(res, &new, Some(&current))?;
         if !matches!(change, Change::Apply(_)) {
@@ -687,6 +689,7 @@ pub async fn delete(server: &ApiServer, res: &Resource, ns: Option<&str>, name: 
             )));
         }
     }
+    super::plugins::on_delete(res, name)?;
     for _ in 0..16 {
         let current = get(server, res, ns, name).await?;
         if let Some(pre_uid) = opts.pointer("/preconditions/uid").and_then(Value::as_str) {
