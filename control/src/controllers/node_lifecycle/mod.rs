@@ -18,6 +18,7 @@
 
 pub mod health;
 pub mod pod_gc;
+pub mod sync;
 pub mod taints;
 pub mod wakeup;
 
@@ -50,8 +51,8 @@ pub fn start(ctx: &Context) {
     let nodes = ctx.informers.get::<Node>();
     let leases = ctx.informers.get::<Lease>();
     let pods = ctx.informers.get::<Pod>();
-    nodes.feed_self(&ctx.tasks, queue.clone());
-    leases.feed(&ctx.tasks, queue.clone(), |l| {
+    sync::feed(&nodes, &ctx.tasks, queue.clone(), |n| vec![Key::of(n)]);
+    sync::feed(&leases, &ctx.tasks, queue.clone(), |l| {
         if l.metadata.namespace.as_deref() == Some(LEASE_NAMESPACE) {
             vec![Key::cluster(l.metadata.name.as_deref().unwrap_or_default())]
         } else {
@@ -61,7 +62,7 @@ pub fn start(ctx: &Context) {
     {
         // A pod reported Ready on a node that is not: mark it again.
         let nodes = nodes.clone();
-        pods.feed(&ctx.tasks, queue.clone(), move |p| {
+        sync::feed(&pods, &ctx.tasks, queue.clone(), move |p| {
             let Some(node) = p.spec.as_ref().and_then(|s| s.node_name.as_deref()).filter(|n| !n.is_empty()) else { return vec![] };
             if !super::util::is_pod_ready(p) {
                 return vec![];
@@ -85,9 +86,9 @@ async fn reconcile(ctx: &Context, st: &State, queue: &Queue, key: Key) -> Result
     let nodes = ctx.informers.get::<Node>();
     let leases = ctx.informers.get::<Lease>();
     let pods = ctx.informers.get::<Pod>();
-    nodes.ready().await;
-    leases.ready().await;
-    pods.ready().await;
+    sync::ready(&nodes).await;
+    sync::ready(&leases).await;
+    sync::ready(&pods).await;
     let Some(cached) = nodes.get(None, &key.name) else {
         if let Ok(mut h) = st.health.lock() {
             h.remove(&key.name);
@@ -177,7 +178,7 @@ fn update_zones(ctx: &Context, st: &State, queue: &Queue, current: Option<&Node>
             }
             tracing::info!("some node is ready again; leaving cluster-wide disruption mode");
         } else if zones.all_fully_disrupted() && !nodes.is_empty() {
-            tracing::warn!("no node is ready: assuming a control-plane network problem, evicting nothing");
+            tracing::info!("no node is ready: assuming a control-plane network problem, evicting nothing");
         }
         for n in &nodes {
             if n.metadata.name != current_name {

@@ -14,6 +14,7 @@
 //! period when that is shorter.
 
 use super::health;
+use super::sync;
 use super::wakeup::Wakeups;
 use crate::controllers::queue::{Key, Queue};
 use crate::controllers::{run_workers, Context, Error, Requeue};
@@ -57,7 +58,7 @@ pub fn start(ctx: &Context) {
     let nodes = ctx.informers.get::<Node>();
     {
         let nodes = nodes.clone();
-        pods.feed(&ctx.tasks, queue.clone(), move |p| {
+        sync::feed(&pods, &ctx.tasks, queue.clone(), move |p| {
             let mut keys = Vec::new();
             let node_gone = node_of(p).is_some_and(|n| nodes.get(None, n).is_none());
             let unbound_terminating = node_of(p).is_none() && p.metadata.deletion_timestamp.is_some();
@@ -72,7 +73,7 @@ pub fn start(ctx: &Context) {
     }
     {
         let pods1 = pods.clone();
-        nodes.feed(&ctx.tasks, queue.clone(), move |n| {
+        sync::feed(&nodes, &ctx.tasks, queue.clone(), move |n| {
             let name = n.metadata.name.as_deref().unwrap_or_default();
             let out_of_service = n.spec.as_ref().and_then(|s| s.taints.as_ref()).is_some_and(|t| t.iter().any(|t| t.key == OUT_OF_SERVICE));
             pods1
@@ -128,8 +129,8 @@ fn quarantine(ctx: &Context) -> Duration {
 async fn reconcile(ctx: &Context, st: &State, key: Key) -> Result<Requeue, Error> {
     let pods = ctx.informers.get::<Pod>();
     let nodes = ctx.informers.get::<Node>();
-    pods.ready().await;
-    nodes.ready().await;
+    sync::ready(&pods).await;
+    sync::ready(&nodes).await;
     let Some(pod) = pods.get_key(&key) else {
         st.wakeups.forget(&key);
         return Ok(None);
@@ -240,7 +241,7 @@ pub fn over_threshold(mut terminated: Vec<Arc<Pod>>, threshold: usize) -> Vec<Ar
 
 async fn gc_terminated(ctx: &Context) -> Result<(), Error> {
     let pods = ctx.informers.get::<Pod>();
-    pods.ready().await;
+    sync::ready(&pods).await;
     let terminated = pods.store.state_filter(is_terminated);
     let doomed = over_threshold(terminated, TERMINATED_POD_THRESHOLD);
     if !doomed.is_empty() {

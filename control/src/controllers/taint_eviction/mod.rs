@@ -2,7 +2,7 @@
 //! pods bound to a node with a NoExecute taint they do not tolerate are
 //! deleted; pods tolerating it for `tolerationSeconds` are deleted once
 //! that time has passed, counted from when the taint was added (its
-//! `timeAdded`) or the pod created, whichever is later. Before the delete
+//! `timeAdded`, to the second) or the pod created, whichever is later. Before the delete
 //! the pod gets the `DisruptionTarget` condition (reason
 //! `DeletionByTaintManager`) and a `TaintManagerEviction` event.
 //!
@@ -17,6 +17,7 @@ mod decide;
 pub use decide::{tolerates, verdict, Verdict};
 
 use super::events::EventType;
+use super::node_lifecycle::sync;
 use super::node_lifecycle::wakeup::Wakeups;
 use super::queue::{Key, Queue};
 use super::{run_workers, Context, Error, Requeue};
@@ -60,7 +61,7 @@ pub fn start(ctx: &Context) {
     let nodes = ctx.informers.get::<Node>();
     {
         let st = st.clone();
-        pods.feed(&ctx.tasks, queue.clone(), move |p| {
+        sync::feed(&pods, &ctx.tasks, queue.clone(), move |p| {
             let key = Key::of(p);
             let known = st.scheduled.lock().map(|s| s.contains_key(&key)).unwrap_or(false);
             if node_of(p).is_some() || known {
@@ -73,7 +74,7 @@ pub fn start(ctx: &Context) {
     {
         let st = st.clone();
         let pods = pods.clone();
-        nodes.feed(&ctx.tasks, queue.clone(), move |n| {
+        sync::feed(&nodes, &ctx.tasks, queue.clone(), move |n| {
             let name = n.metadata.name.clone().unwrap_or_default();
             let taints = no_execute_taints(n);
             if let Ok(mut seen) = st.first_seen.lock() {
@@ -106,14 +107,17 @@ impl State {
         self.wakeups.forget(key);
     }
 
-    /// When `taint` began to apply to `pod`.
+    /// When `taint` began to apply to `pod`. `timeAdded` has whole
+    /// seconds: the taint is as old as this process saw it, but no older
+    /// than the second after (what a restarted controller counts from).
     fn since(&self, node: &str, taint: &Taint, pod: &Pod, now: Timestamp) -> Timestamp {
+        let first = match self.first_seen.lock() {
+            Ok(mut seen) => *seen.entry(taint_id(node, taint)).or_insert(now),
+            Err(_) => now,
+        };
         let added = match &taint.time_added {
-            Some(t) => t.0,
-            None => match self.first_seen.lock() {
-                Ok(mut seen) => *seen.entry(taint_id(node, taint)).or_insert(now),
-                Err(_) => now,
-            },
+            Some(t) => first.min(t.0.checked_add(jiff::SignedDuration::from_secs(1)).unwrap_or(t.0)),
+            None => first,
         };
         match &pod.metadata.creation_timestamp {
             Some(created) => added.max(created.0),
@@ -125,7 +129,7 @@ impl State {
 async fn reconcile(ctx: &Context, st: &State, key: Key) -> Result<Requeue, Error> {
     let pods = ctx.informers.get::<Pod>();
     let nodes = ctx.informers.get::<Node>();
-    nodes.ready().await;
+    sync::ready(&nodes).await;
     let Some(pod) = pods.get_key(&key) else {
         st.forget(&key);
         return Ok(None);
@@ -241,8 +245,14 @@ mod tests {
         pod.metadata.creation_timestamp = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(t0));
         let mut taint = Taint { key: "k".into(), effect: "NoExecute".into(), ..Default::default() };
         taint.time_added = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(later));
-        assert_eq!(st.since("n", &taint, &pod, later), later);
+        // Seen within the second of timeAdded: from when it was seen.
+        let ms = jiff::SignedDuration::from_millis(300);
+        assert_eq!(st.since("n", &taint, &pod, later + ms), later + ms);
+        // Seen long after (a restarted controller): the end of that second.
+        let other = Taint { key: "other".into(), ..taint.clone() };
+        assert_eq!(st.since("n", &other, &pod, later + jiff::SignedDuration::from_secs(60)), later + jiff::SignedDuration::from_secs(1));
         // Without timeAdded: first seen, remembered.
+        taint.key = "plain".into();
         taint.time_added = None;
         let seen = t0 + jiff::SignedDuration::from_secs(50);
         assert_eq!(st.since("n", &taint, &pod, seen), seen);
