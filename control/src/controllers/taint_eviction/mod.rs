@@ -142,7 +142,13 @@ async fn reconcile(ctx: &Context, st: &State, key: Key) -> Result<Requeue, Error
         st.forget(&key);
         return Ok(None);
     }
-    let taints = nodes.get(None, &node_name).map(|n| no_execute_taints(&n)).unwrap_or_default();
+    let Some(node) = nodes.get(None, &node_name) else {
+        // A deleted node's pods are pod GC's (upstream's taint manager
+        // forgets the node, cancelling nothing).
+        st.forget(&key);
+        return Ok(None);
+    };
+    let taints = no_execute_taints(&node);
     let tolerations = pod.spec.as_ref().and_then(|s| s.tolerations.clone()).unwrap_or_default();
     let now = ctx.clock.now();
     match verdict(&taints, &tolerations, |t| st.since(&node_name, t, &pod, now), now) {
