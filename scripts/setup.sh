@@ -4,6 +4,10 @@ set -euo pipefail
 need=()
 command -v cc >/dev/null || need+=(build-essential)
 command -v kubectl >/dev/null || need+=(kubernetes-client)
+command -v mkfs.erofs >/dev/null || need+=(erofs-utils)
+command -v mkfs.ext4 >/dev/null || need+=(e2fsprogs)
+command -v losetup >/dev/null || need+=(mount)
+command -v unshare >/dev/null || need+=(util-linux)
 if [ ${#need[@]} -gt 0 ]; then
   echo "setup: installing ${need[*]} with apt-get" >&2
   apt-get update -q

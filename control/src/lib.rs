@@ -9,6 +9,7 @@
 pub mod admission;
 pub mod api;
 pub mod apply;
+pub mod auth;
 pub mod config;
 pub mod controllers;
 pub mod openapi;

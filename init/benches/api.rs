@@ -9,38 +9,16 @@ use futures_util::StreamExt;
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
 use kube::api::{Api, ObjectMeta, PostParams, WatchEvent, WatchParams};
-use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::Client;
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
+mod common;
+
+use common::{rss_mib, start_server};
+
 const CLIENTS: usize = 4;
-
-struct Server {
-    child: Child,
-    dir: PathBuf,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-fn rss_mib(pid: u32) -> f64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find(|l| l.starts_with("VmRSS:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|kb| kb.parse::<f64>().ok())
-        .map(|kb| kb / 1024.0)
-        .unwrap_or(f64::NAN)
-}
 
 fn dir_size_mib(dir: &Path) -> f64 {
     std::fs::read_dir(dir)
@@ -87,39 +65,6 @@ async fn create_many(client: &Client, ns: &str, prefix: &str, count: usize) -> f
         t.await.expect("client task");
     }
     count as f64 / started.elapsed().as_secs_f64()
-}
-
-async fn start_server(tag: &str) -> (Server, Client, u32, PathBuf) {
-    let dir = std::env::temp_dir().join(format!("coracle-bench-{}-{tag}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("bench dir");
-    let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("port");
-    let started = Instant::now();
-    let child = Command::new(env!("CARGO_BIN_EXE_coracle"))
-        .args(["server", "--disable-agent", "--bind-address", "127.0.0.1", "--https-listen-port", &port.to_string(), "--data-dir"])
-        .arg(&dir)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn coracle");
-    let server = Server { child, dir: dir.clone() };
-    let pid = server.child.id();
-    let kubeconfig = dir.join("kubeconfig.yaml");
-    let client = loop {
-        if let Ok(kc) = Kubeconfig::read_from(&kubeconfig) {
-            if let Ok(cfg) = kube::Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default()).await {
-                if let Ok(client) = Client::try_from(cfg) {
-                    let req = http::Request::get("/readyz").body(Vec::new()).expect("request");
-                    if client.request_text(req).await.is_ok() {
-                        break client;
-                    }
-                }
-            }
-        }
-        assert!(started.elapsed() < Duration::from_secs(60), "server did not start");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
-    println!("start to ready: {:.0} ms", started.elapsed().as_secs_f64() * 1000.0);
-    (server, client, pid, dir)
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]

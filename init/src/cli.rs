@@ -17,6 +17,98 @@ pub struct Cli {
 pub enum Command {
     /// Run a Kubernetes control plane (API server on SQLite) on this host.
     Server(ServerArgs),
+    /// Run as PID 1 (what the kernel starts on a device; flags are for
+    /// tests and debugging).
+    Init(InitArgs),
+    /// Machine config tools.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+#[derive(Args, Debug, Default)]
+pub struct InitArgs {
+    /// Supervise this command too: NAME=PROGRAM [ARG...] (repeatable).
+    #[arg(long = "supervise", value_name = "NAME=COMMAND")]
+    pub supervise: Vec<String>,
+    /// Do not set the machine up (mounts, cgroups, network, clock): for
+    /// running PID 1 inside namespaces on a host.
+    #[arg(long)]
+    pub skip_machine_setup: bool,
+    /// Seconds processes get between SIGTERM and SIGKILL at shutdown.
+    #[arg(long, default_value_t = 10)]
+    pub stop_grace: u64,
+    /// Seconds a panic stays on the console before the reboot.
+    #[arg(long, default_value_t = 10)]
+    pub panic_reboot_delay: u64,
+    /// Test hook: panic after this many seconds.
+    #[arg(long, hide = true)]
+    pub panic_after: Option<u64>,
+    /// Run stage 1 (what the initramfs runs) instead of stage 2.
+    #[arg(long)]
+    pub stage1: bool,
+    /// Stage 1: the kernel command line to read [default: /proc/cmdline].
+    #[arg(long, requires = "stage1")]
+    pub cmdline: Option<String>,
+    /// Stage 1: where to mount the new root.
+    #[arg(long, requires = "stage1", default_value = "/sysroot")]
+    pub sysroot: PathBuf,
+    /// Stage 1: stop after mounting (do not switch root and exec stage 2).
+    #[arg(long, requires = "stage1")]
+    pub no_switch_root: bool,
+    /// Stage 1: seconds to wait for the root disk to appear.
+    #[arg(long, requires = "stage1", default_value_t = 30)]
+    pub wait_for_disk: u64,
+}
+
+pub fn init(args: InitArgs) -> anyhow::Result<()> {
+    if args.stage1 {
+        let mut o = crate::stage1::Options::device();
+        if let Some(c) = args.cmdline {
+            o.cmdline = c;
+        }
+        o.sysroot = args.sysroot;
+        o.switch_root = !args.no_switch_root;
+        o.mount_api_filesystems = !args.skip_machine_setup;
+        o.wait_for_disk = std::time::Duration::from_secs(args.wait_for_disk);
+        o.reboot_delay = std::time::Duration::from_secs(args.panic_reboot_delay);
+        crate::stage1::main(o);
+    }
+    let services = args
+        .supervise
+        .iter()
+        .map(|s| {
+            let mut svc = crate::pid1::supervisor::Service::parse(s).map_err(anyhow::Error::msg)?;
+            svc.stop_grace = std::time::Duration::from_secs(args.stop_grace);
+            Ok(svc)
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let opts = crate::pid1::Options {
+        services,
+        machine_setup: !args.skip_machine_setup,
+        stop_grace: std::time::Duration::from_secs(args.stop_grace),
+        panic_reboot_delay: std::time::Duration::from_secs(args.panic_reboot_delay),
+        panic_after: args.panic_after.map(std::time::Duration::from_secs),
+    };
+    Err(crate::pid1::main(opts))
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ConfigCommand {
+    /// Check a machine config; print it with defaults filled in.
+    Check {
+        /// The machine config file (YAML).
+        file: PathBuf,
+    },
+}
+
+pub fn config(cmd: ConfigCommand) -> anyhow::Result<()> {
+    match cmd {
+        ConfigCommand::Check { file } => {
+            let cfg = crate::machine::load(&file)?;
+            print!("{}", serde_yaml::to_string(&cfg).context("printing the config")?);
+            Ok(())
+        }
+    }
 }
 
 #[derive(Args, Debug)]

@@ -6,26 +6,55 @@
 //! `coracle-control` and `coracle-agent` crates.
 
 mod cli;
+mod machine;
+mod pid1;
+mod stage1;
 
 use anyhow::Context;
 use clap::Parser;
 
-fn main() -> anyhow::Result<()> {
-    let args = cli::Cli::parse();
+fn main() -> std::process::ExitCode {
+    match run() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            // One line with the whole chain of causes; no backtrace noise.
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("CORACLE_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
+    // The kernel starts init with whatever words of its command line it
+    // did not understand: as PID 1, only an explicit `init` is parsed.
+    let argv: Vec<String> = std::env::args().collect();
+    if std::process::id() == 1 && std::path::Path::new(stage1::MARKER).exists() {
+        stage1::main(stage1::Options::device());
+    }
+    if std::process::id() == 1 && argv.get(1).map(String::as_str) != Some("init") {
+        return cli::init(cli::InitArgs { stop_grace: 10, panic_reboot_delay: 10, ..Default::default() });
+    }
+    let command = match cli::Cli::parse().command {
+        cli::Command::Init(a) => return cli::init(a),
+        other => other,
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .context("starting the async runtime")?;
     runtime.block_on(async move {
-        match args.command {
+        match command {
             cli::Command::Server(s) => cli::server(s).await,
+            cli::Command::Config(c) => cli::config(c),
+            cli::Command::Init(a) => cli::init(a),
         }
     })
 }

@@ -29,6 +29,7 @@ pub mod plugins;
 mod quantity;
 mod rbac;
 mod service;
+pub mod service_account;
 mod util;
 mod volume;
 mod workload;

@@ -1,6 +1,7 @@
 //! Services (upstream `ValidateService`, `ValidateServiceUpdate`). The
-//! cluster IP and node ports are allocated elsewhere; here they are only
-//! checked for shape, range and immutability.
+//! cluster IP and node ports are allocated, and checked against their
+//! ranges, by `api::services`; here they are only checked for shape and
+//! immutability.
 
 use super::meta::{self, DNS1035};
 use super::path::Path;
@@ -12,7 +13,6 @@ use std::collections::HashSet;
 
 const TYPES: &[&str] = &["ClusterIP", "ExternalName", "LoadBalancer", "NodePort"];
 const PROTOCOLS: &[&str] = &["SCTP", "TCP", "UDP"];
-const NODE_PORT_RANGE: std::ops::RangeInclusive<i64> = 30000..=32767;
 
 fn cluster_ip(spec: &Value) -> &str {
     match str_of(spec, "clusterIP") {
@@ -163,13 +163,6 @@ fn node_ports(spec: &Value, svc_type: &str, path: &Path, errs: &mut Errs) {
             errs.push(FieldError::forbidden(&np_path, "may not be used when `type` is 'ClusterIP'"));
             continue;
         }
-        if !NODE_PORT_RANGE.contains(&np) {
-            errs.push(FieldError::invalid(
-                &np_path,
-                json!(np),
-                "provided port is not in the valid range. The range of valid ports is 30000-32767",
-            ));
-        }
         let key = (string(p, "protocol").to_string(), np);
         if seen.contains(&key) {
             errs.push(FieldError::duplicate(&np_path, json!(np)));
@@ -308,10 +301,6 @@ mod tests {
         assert_eq!(
             check(json!({"ports": [{"name": "a", "port": 80, "protocol": "TCP", "targetPort": 80}, {"name": "a", "port": 81, "protocol": "TCP", "targetPort": 81}]}), None),
             "spec.ports[1].name: Duplicate value: \"a\""
-        );
-        assert_eq!(
-            check(json!({"type": "NodePort", "externalTrafficPolicy": "Cluster", "ports": [{"port": 80, "protocol": "TCP", "targetPort": 80, "nodePort": 80}]}), None),
-            "spec.ports[0].nodePort: Invalid value: 80: provided port is not in the valid range. The range of valid ports is 30000-32767"
         );
         assert_eq!(
             check(json!({"ports": [{"port": 80, "protocol": "TCP", "targetPort": 80, "nodePort": 30080}]}), None),

@@ -14,6 +14,7 @@ pub mod object;
 mod plugins;
 pub mod request;
 mod reviews;
+pub mod services;
 pub mod status;
 mod watch;
 mod write;
@@ -78,6 +79,8 @@ pub struct ApiServer {
     pub registry: Registry,
     pub config: Arc<crate::config::ClusterConfig>,
     openapi: RwLock<Arc<OpenApi>>,
+    /// Service IPs and node ports in use.
+    pub services: services::Allocations,
 }
 
 pub fn full(bytes: impl Into<Bytes>) -> Body {
@@ -126,7 +129,8 @@ impl ApiServer {
         let registry = Registry::new();
         registry.set_custom(custom_resources(&*store).await?);
         let openapi = Arc::new(crate::openapi::build(&registry.table().resources));
-        Ok(Arc::new(Self { store, registry, config, openapi: RwLock::new(openapi) }))
+        let services = services::Allocations::load(&*store, &config).await?;
+        Ok(Arc::new(Self { store, registry, config, openapi: RwLock::new(openapi), services }))
     }
 
     pub fn openapi(&self) -> Arc<OpenApi> {
@@ -212,6 +216,9 @@ impl ApiServer {
             read_only(&call.method, path)?;
             Ok(json_response(200, &resp, &Wanted::Json))
         };
+        if let Some(resp) = crate::auth::discovery::serve(self, &call.method, path) {
+            return resp;
+        }
         let route = request::route(path);
         if wanted == Wanted::Unacceptable && !matches!(route, Route::Health(_)) {
             // kubectl asks for /openapi/v2 as protobuf only, and falls back to v3.
@@ -272,7 +279,7 @@ impl ApiServer {
             }
         }
         let watch = req.watch_path || call.query.flag("watch");
-        authorize(&call.user, &call.method, &res, ns, watch)?;
+        authorize(&call.user, &call.method, &res, ns, watch, req.name.as_deref(), sub)?;
         if !res.stored {
             if call.method != Method::POST {
                 return Err(ApiError::method_not_allowed(format!("{} only supports create", res.plural)));
@@ -308,8 +315,16 @@ impl ApiServer {
                 Ok(json_response(200, &present_one(&res, out, &wanted, &call.query), &wanted))
             }
             (&Method::POST, None) => {
-                let obj = codec::decode(call.content_type.as_deref(), &call.body)?;
+                let mut obj = codec::decode(call.content_type.as_deref(), &call.body)?;
+                if res.group.is_empty() && res.kind == "Pod" {
+                    crate::auth::pod_admission::admit(self, ns.unwrap_or(""), &mut obj).await?;
+                }
                 let out = write::create(self, &res, ns, obj, &call.query).await?;
+                Ok(json_response(201, &out, &wanted))
+            }
+            (&Method::POST, Some(name)) if res.group.is_empty() && res.kind == "ServiceAccount" && sub == Some("token") => {
+                let obj = codec::decode(call.content_type.as_deref(), &call.body)?;
+                let out = crate::auth::token_request::create(self, ns.unwrap_or(""), name, obj).await?;
                 Ok(json_response(201, &out, &wanted))
             }
             (&Method::POST, Some(name)) => {
@@ -360,7 +375,7 @@ async fn custom_resources(store: &dyn Store) -> Result<Vec<Resource>, ApiError> 
 
 /// RBAC lands with the ServiceAccount issue; until then only cluster admins
 /// (group system:masters) may use the API, and everyone else is told so.
-fn authorize(user: &User, method: &Method, res: &Resource, ns: Option<&str>, watch: bool) -> Result<(), ApiError> {
+fn authorize(user: &User, method: &Method, res: &Resource, ns: Option<&str>, watch: bool, name: Option<&str>, sub: Option<&str>) -> Result<(), ApiError> {
     if user.is_admin() {
         return Ok(());
     }
@@ -368,22 +383,33 @@ fn authorize(user: &User, method: &Method, res: &Resource, ns: Option<&str>, wat
     if res.plural == "selfsubjectreviews" || res.plural == "selfsubjectaccessreviews" || res.plural == "selfsubjectrulesreviews" {
         return Ok(());
     }
-    let verb = match *method {
-        Method::GET if watch => "watch",
-        Method::GET => "get",
-        Method::POST => "create",
-        Method::PUT => "update",
-        Method::PATCH => "patch",
-        Method::DELETE => "delete",
+    let verb = match (method, name) {
+        (&Method::GET, _) if watch => "watch",
+        (&Method::GET, None) => "list",
+        (&Method::GET, Some(_)) => "get",
+        (&Method::POST, _) => "create",
+        (&Method::PUT, _) => "update",
+        (&Method::PATCH, _) => "patch",
+        (&Method::DELETE, None) => "deletecollection",
+        (&Method::DELETE, Some(_)) => "delete",
         _ => "get",
     };
     let scope = match ns {
         Some(ns) => format!(" in the namespace \"{ns}\""),
         None => " at the cluster scope".to_string(),
     };
+    let resource = match sub {
+        Some(s) => format!("{}/{s}", res.plural),
+        None => res.plural.clone(),
+    };
+    let qualified = status::qualified(&resource, &res.group);
+    let subject = match name {
+        Some(n) => format!("{qualified} \"{n}\""),
+        None => qualified,
+    };
     Err(ApiError::forbidden(format!(
-        "{} is forbidden: User \"{}\" cannot {verb} resource \"{}\" in API group \"{}\"{scope}",
-        res.plural, user.name, res.plural, res.group
+        "{subject} is forbidden: User \"{}\" cannot {verb} resource \"{resource}\" in API group \"{}\"{scope}",
+        user.name, res.group
     )))
 }
 

@@ -5,7 +5,7 @@ use super::{ApiServer, User};
 use crate::registry::Resource;
 use serde_json::{json, Value};
 
-pub async fn create(_server: &ApiServer, res: &Resource, mut obj: Value, user: &User) -> Result<Value, ApiError> {
+pub async fn create(server: &ApiServer, res: &Resource, mut obj: Value, user: &User) -> Result<Value, ApiError> {
     obj["kind"] = json!(res.kind);
     obj["apiVersion"] = json!(res.api_version());
     let user_info = || {
@@ -37,6 +37,10 @@ pub async fn create(_server: &ApiServer, res: &Resource, mut obj: Value, user: &
                 json!([])
             };
             obj["status"] = json!({"resourceRules": rules, "nonResourceRules": [], "incomplete": false});
+            Ok(obj)
+        }
+        "TokenReview" => {
+            crate::auth::authenticate::review(server, &mut obj).await;
             Ok(obj)
         }
         other => Err(ApiError::method_not_allowed(format!("{other} is not supported by this server yet"))),

@@ -254,7 +254,12 @@ async fn admit_new(server: &ApiServer, res: &Resource, ns: Option<&str>, mut obj
         }
         track(server, res, None, &mut obj, mgr, None)?;
     }
-    store_create(server, res, ns, obj, dry_run).await
+    let allocated = server.services.on_create(res, &mut obj)?;
+    let created = store_create(server, res, ns, obj, dry_run).await?;
+    if let (false, Some(txn)) = (dry_run, allocated) {
+        txn.commit();
+    }
+    Ok(created)
 }
 
 async fn store_create(server: &ApiServer, res: &Resource, ns: Option<&str>, obj: Value, dry_run: bool) -> Result<Value, ApiError> {
@@ -402,11 +407,13 @@ pub async fn update(server: &ApiServer, res: &Resource, ns: Option<&str>, name: 
         normalize(res, &mut new);
         super::plugins::on_update(server, res, sub, &current, &mut new).await?;
         crate::admission::default(&res.group, &res.kind, &mut new);
+        super::services::prepare_update(res, &current, &mut new);
         validate(res, &new, Some(&current))?;
         if !matches!(change, Change::Apply(_)) {
             track(server, res, Some(&current), &mut new, mgr, sub)?;
         }
         meta_mut(&mut new).insert("resourceVersion".into(), json!(current_rv));
+        let allocated = server.services.on_update(res, &mut new)?;
         if object::comparable(&new) == object::comparable(&current) && managed_same(&new, &current) {
             return Ok((200, current));
         }
@@ -419,6 +426,7 @@ pub async fn update(server: &ApiServer, res: &Resource, ns: Option<&str>, name: 
             match server.store.write(Write::Delete { key: res.key(ns, name), expected }).await {
                 Ok(_) => {
                     after_write(server, res).await;
+                    server.services.on_deleted(res, &current);
                     return Ok((200, new));
                 }
                 Err(StoreError::Conflict { .. }) if pinned.is_none() => continue,
@@ -430,6 +438,9 @@ pub async fn update(server: &ApiServer, res: &Resource, ns: Option<&str>, name: 
         let expected = current_rv.parse().ok();
         match server.store.write(Write::Update { key: res.key(ns, name), value: bytes, expected }).await {
             Ok(kv) => {
+                if let Some(txn) = allocated {
+                    txn.commit();
+                }
                 after_write(server, res).await;
                 return Ok((200, decode_stored(&kv).ok_or_else(|| ApiError::internal("stored object is corrupt"))?));
             }
@@ -765,6 +776,7 @@ pub async fn delete(server: &ApiServer, res: &Resource, ns: Option<&str>, name: 
         match server.store.write(Write::Delete { key: res.key(ns, name), expected }).await {
             Ok(_) => {
                 after_write(server, res).await;
+                server.services.on_deleted(res, &current);
                 return Ok((200, success_status(name, &res.group, &res.plural, object::uid(&current))));
             }
             Err(StoreError::Conflict { .. }) => continue,

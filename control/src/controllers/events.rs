@@ -25,12 +25,14 @@ impl EventType {
     }
 }
 
+/// (object uid, reason, message) -> (event namespace, event name, count)
+type Seen = HashMap<(String, String, String), (String, String, i32)>;
+
 #[derive(Clone)]
 pub struct Recorder {
     client: kube::Client,
     clock: Clock,
-    /// (object uid, reason, message) -> (event namespace, event name, count)
-    seen: Arc<Mutex<HashMap<(String, String, String), (String, String, i32)>>>,
+    seen: Arc<Mutex<Seen>>,
 }
 
 const REMEMBERED: usize = 4096;

@@ -29,11 +29,14 @@ pub enum Change<K> {
 pub struct Informer<K: kube::Resource<DynamicType = ()> + Clone + 'static> {
     pub store: Store<K>,
     tx: broadcast::Sender<Change<K>>,
+    /// True once the first list is in the cache. (kube-runtime's own
+    /// readiness future wakes only one of several waiters.)
+    synced: tokio::sync::watch::Receiver<bool>,
 }
 
 impl<K: kube::Resource<DynamicType = ()> + Clone + 'static> Clone for Informer<K> {
     fn clone(&self) -> Self {
-        Self { store: self.store.clone(), tx: self.tx.clone() }
+        Self { store: self.store.clone(), tx: self.tx.clone(), synced: self.synced.clone() }
     }
 }
 
@@ -51,6 +54,7 @@ where
         let api: kube::Api<K> = kube::Api::all(client);
         let sender = tx.clone();
         let reader = store.clone();
+        let (synced_tx, synced) = tokio::sync::watch::channel(false);
         tasks.spawn(async move {
             let mut events = watcher(api, watcher::Config::default().any_semantic()).default_backoff().boxed();
             while let Some(ev) = events.next().await {
@@ -68,13 +72,16 @@ where
                         Change::Applied(cached.unwrap_or_else(|| Arc::new(o)))
                     }
                     watcher::Event::Delete(o) => Change::Deleted(Arc::new(o)),
-                    watcher::Event::InitDone => Change::Resync,
+                    watcher::Event::InitDone => {
+                        synced_tx.send_replace(true);
+                        Change::Resync
+                    }
                     watcher::Event::Init => continue,
                 };
                 let _ = sender.send(change);
             }
         });
-        Self { store, tx }
+        Self { store, tx, synced }
     }
 
     pub fn subscribe(&self) -> broadcast::Receiver<Change<K>> {
@@ -83,7 +90,8 @@ where
 
     /// Wait until the first list is in the cache.
     pub async fn ready(&self) {
-        let _ = self.store.wait_until_ready().await;
+        let mut synced = self.synced.clone();
+        let _ = synced.wait_for(|s| *s).await;
     }
 
     pub fn get(&self, namespace: Option<&str>, name: &str) -> Option<Arc<K>> {

@@ -148,6 +148,20 @@ impl Ca {
     }
 }
 
+/// Load the ECDSA P-256 key `DIR/NAME.key`, or create it (once: a second
+/// start reuses it, so tokens signed before a restart stay valid).
+pub fn load_or_create_signing_key(dir: &Path, name: &str) -> Result<KeyPair, PkiError> {
+    let path = dir.join(format!("{name}.key"));
+    if path.exists() {
+        let pem = files::read(&path)?;
+        return KeyPair::from_pem(&pem).map_err(|e| PkiError::File { path: path.clone(), message: e.to_string() });
+    }
+    let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).map_err(|e| cert_err(name, e))?;
+    files::write_private(&path, key.serialize_pem().as_bytes())?;
+    tracing::info!(path = %path.display(), "created service account signing key");
+    Ok(key)
+}
+
 fn parse_pem_cert(pem: &str) -> Option<Vec<u8>> {
     let mut reader = std::io::BufReader::new(pem.as_bytes());
     let first = rustls_pemfile::certs(&mut reader).next()?.ok().map(|c| c.to_vec());

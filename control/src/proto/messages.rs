@@ -513,6 +513,16 @@ pub static MESSAGES: &[(&str, &[Field])] = &[
         f(3, "status", Msg("authentication.TokenReviewStatus")),
     ]),
     ("authentication.TokenReviewSpec", &[f(1, "token", Str), r(2, "audiences", Str)]),
+    // TokenRequest: the serviceaccounts/token subresource (kubectl create token).
+    ("authentication.TokenRequest", &[
+        f(1, "metadata", Msg("meta.ObjectMeta")), f(2, "spec", Msg("authentication.TokenRequestSpec")),
+        f(3, "status", Msg("authentication.TokenRequestStatus")),
+    ]),
+    ("authentication.TokenRequestSpec", &[
+        r(1, "audiences", Str), f(3, "boundObjectRef", Msg("authentication.BoundObjectReference")), p(4, "expirationSeconds", I64),
+    ]),
+    ("authentication.TokenRequestStatus", &[f(1, "token", Str), f(2, "expirationTimestamp", Time)]),
+    ("authentication.BoundObjectReference", &[f(1, "kind", Str), f(2, "apiVersion", Str), f(3, "name", Str), f(4, "uid", Str)]),
     ("authentication.TokenReviewStatus", &[
         f(1, "authenticated", Bool), f(2, "user", Msg("authentication.UserInfo")), f(3, "error", Str), r(4, "audiences", Str),
     ]),
@@ -751,6 +761,7 @@ pub static ROOTS: &[(&str, &str, &str)] = &[
     ("apps/v1", "ControllerRevision", "apps.ControllerRevision"),
     ("certificates.k8s.io/v1", "CertificateSigningRequest", "certificates.CertificateSigningRequest"),
     ("authentication.k8s.io/v1", "TokenReview", "authentication.TokenReview"),
+    ("authentication.k8s.io/v1", "TokenRequest", "authentication.TokenRequest"),
     ("authorization.k8s.io/v1", "SubjectAccessReview", "authorization.SubjectAccessReview"),
     ("authorization.k8s.io/v1", "LocalSubjectAccessReview", "authorization.SubjectAccessReview"),
     ("authorization.k8s.io/v1", "SelfSubjectRulesReview", "authorization.SelfSubjectRulesReview"),

@@ -259,7 +259,7 @@ async fn run(client: kube::Client, spec: NodeSpec, flags: Arc<Flags>) {
             continue;
         }
         tick += 1;
-        if tick % 5 == 0 {
+        if tick.is_multiple_of(5) {
             if let Err(e) = renew_lease(&client, &spec.name).await {
                 eprintln!("fake node {}: lease renewal: {e}", spec.name);
             }
