@@ -18,7 +18,6 @@
 
 pub mod health;
 pub mod pod_gc;
-pub mod sync;
 pub mod taints;
 pub mod wakeup;
 
@@ -51,8 +50,8 @@ pub fn start(ctx: &Context) {
     let nodes = ctx.informers.get::<Node>();
     let leases = ctx.informers.get::<Lease>();
     let pods = ctx.informers.get::<Pod>();
-    sync::feed(&nodes, &ctx.tasks, queue.clone(), |n| vec![Key::of(n)]);
-    sync::feed(&leases, &ctx.tasks, queue.clone(), |l| {
+    nodes.feed_self(&ctx.tasks, queue.clone());
+    leases.feed(&ctx.tasks, queue.clone(), |l| {
         if l.metadata.namespace.as_deref() == Some(LEASE_NAMESPACE) {
             vec![Key::cluster(l.metadata.name.as_deref().unwrap_or_default())]
         } else {
@@ -62,7 +61,7 @@ pub fn start(ctx: &Context) {
     {
         // A pod reported Ready on a node that is not: mark it again.
         let nodes = nodes.clone();
-        sync::feed(&pods, &ctx.tasks, queue.clone(), move |p| {
+        pods.feed(&ctx.tasks, queue.clone(), move |p| {
             let Some(node) = p.spec.as_ref().and_then(|s| s.node_name.as_deref()).filter(|n| !n.is_empty()) else { return vec![] };
             if !super::util::is_pod_ready(p) {
                 return vec![];
@@ -86,9 +85,9 @@ async fn reconcile(ctx: &Context, st: &State, queue: &Queue, key: Key) -> Result
     let nodes = ctx.informers.get::<Node>();
     let leases = ctx.informers.get::<Lease>();
     let pods = ctx.informers.get::<Pod>();
-    sync::ready(&nodes).await;
-    sync::ready(&leases).await;
-    sync::ready(&pods).await;
+    nodes.ready().await;
+    leases.ready().await;
+    pods.ready().await;
     let Some(cached) = nodes.get(None, &key.name) else {
         if let Ok(mut h) = st.health.lock() {
             h.remove(&key.name);

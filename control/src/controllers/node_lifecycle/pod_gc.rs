@@ -14,7 +14,6 @@
 //! period when that is shorter.
 
 use super::health;
-use super::sync;
 use super::wakeup::Wakeups;
 use crate::controllers::queue::{Key, Queue};
 use crate::controllers::{run_workers, Context, Error, Requeue};
@@ -58,7 +57,7 @@ pub fn start(ctx: &Context) {
     let nodes = ctx.informers.get::<Node>();
     {
         let nodes = nodes.clone();
-        sync::feed(&pods, &ctx.tasks, queue.clone(), move |p| {
+        pods.feed(&ctx.tasks, queue.clone(), move |p| {
             let mut keys = Vec::new();
             let node_gone = node_of(p).is_some_and(|n| nodes.get(None, n).is_none());
             let unbound_terminating = node_of(p).is_none() && p.metadata.deletion_timestamp.is_some();
@@ -73,7 +72,7 @@ pub fn start(ctx: &Context) {
     }
     {
         let pods1 = pods.clone();
-        sync::feed(&nodes, &ctx.tasks, queue.clone(), move |n| {
+        nodes.feed(&ctx.tasks, queue.clone(), move |n| {
             let name = n.metadata.name.as_deref().unwrap_or_default();
             let out_of_service = n.spec.as_ref().and_then(|s| s.taints.as_ref()).is_some_and(|t| t.iter().any(|t| t.key == OUT_OF_SERVICE));
             pods1
@@ -129,8 +128,8 @@ fn quarantine(ctx: &Context) -> Duration {
 async fn reconcile(ctx: &Context, st: &State, key: Key) -> Result<Requeue, Error> {
     let pods = ctx.informers.get::<Pod>();
     let nodes = ctx.informers.get::<Node>();
-    sync::ready(&pods).await;
-    sync::ready(&nodes).await;
+    pods.ready().await;
+    nodes.ready().await;
     let Some(pod) = pods.get_key(&key) else {
         st.wakeups.forget(&key);
         return Ok(None);
@@ -241,7 +240,7 @@ pub fn over_threshold(mut terminated: Vec<Arc<Pod>>, threshold: usize) -> Vec<Ar
 
 async fn gc_terminated(ctx: &Context) -> Result<(), Error> {
     let pods = ctx.informers.get::<Pod>();
-    sync::ready(&pods).await;
+    pods.ready().await;
     let terminated = pods.store.state_filter(is_terminated);
     let doomed = over_threshold(terminated, TERMINATED_POD_THRESHOLD);
     if !doomed.is_empty() {

@@ -17,7 +17,6 @@ mod decide;
 pub use decide::{tolerates, verdict, Verdict};
 
 use super::events::EventType;
-use super::node_lifecycle::sync;
 use super::node_lifecycle::wakeup::Wakeups;
 use super::queue::{Key, Queue};
 use super::{run_workers, Context, Error, Requeue};
@@ -61,7 +60,7 @@ pub fn start(ctx: &Context) {
     let nodes = ctx.informers.get::<Node>();
     {
         let st = st.clone();
-        sync::feed(&pods, &ctx.tasks, queue.clone(), move |p| {
+        pods.feed(&ctx.tasks, queue.clone(), move |p| {
             let key = Key::of(p);
             let known = st.scheduled.lock().map(|s| s.contains_key(&key)).unwrap_or(false);
             if node_of(p).is_some() || known {
@@ -74,7 +73,7 @@ pub fn start(ctx: &Context) {
     {
         let st = st.clone();
         let pods = pods.clone();
-        sync::feed(&nodes, &ctx.tasks, queue.clone(), move |n| {
+        nodes.feed(&ctx.tasks, queue.clone(), move |n| {
             let name = n.metadata.name.clone().unwrap_or_default();
             let taints = no_execute_taints(n);
             if let Ok(mut seen) = st.first_seen.lock() {
@@ -129,7 +128,7 @@ impl State {
 async fn reconcile(ctx: &Context, st: &State, key: Key) -> Result<Requeue, Error> {
     let pods = ctx.informers.get::<Pod>();
     let nodes = ctx.informers.get::<Node>();
-    sync::ready(&nodes).await;
+    nodes.ready().await;
     let Some(pod) = pods.get_key(&key) else {
         st.forget(&key);
         return Ok(None);
