@@ -25,6 +25,7 @@ mod path;
 mod persistent_volume;
 mod pod;
 mod pod_update;
+pub mod plugins;
 mod quantity;
 mod rbac;
 mod service;

@@ -11,6 +11,7 @@ pub mod codec;
 pub mod discovery;
 mod list;
 pub mod object;
+mod plugins;
 pub mod request;
 mod reviews;
 pub mod services;
@@ -151,7 +152,7 @@ impl ApiServer {
         Ok(())
     }
 
-    /// Create the namespaces every cluster has.
+    /// Create the namespaces and system PriorityClasses every cluster has.
     pub async fn bootstrap(&self) -> Result<(), ApiError> {
         let table = self.registry.table();
         let Some(ns) = table.get("", "v1", "namespaces") else { return Ok(()) };
@@ -162,6 +163,18 @@ impl ApiServer {
                     Ok(_) => {}
                     Err(e) if e.code == 409 => {}
                     Err(e) => return Err(e),
+                }
+            }
+        }
+        if let Some(pc) = table.get("scheduling.k8s.io", "v1", "priorityclasses") {
+            for obj in plugins::system_priority_classes() {
+                let name = object::name(&obj).unwrap_or("").to_string();
+                if self.store.get(&pc.key(None, &name)).await?.is_none() {
+                    match write::create(self, &pc, None, obj, &Query::default()).await {
+                        Ok(_) => {}
+                        Err(e) if e.code == 409 => {}
+                        Err(e) => return Err(e),
+                    }
                 }
             }
         }

@@ -261,6 +261,7 @@ async fn admit_new(server: &ApiServer, res: &Resource, ns: Option<&str>, mut obj
     }
     initial_status(res, &mut obj);
     normalize(res, &mut obj);
+    super::plugins::on_create(server, res, &mut obj).await?;
     crate::admission::default(&res.group, &res.kind, &mut obj);
     validate(res, &obj, None)?;
     if let Some(mgr) = manager {
@@ -435,6 +436,7 @@ pub async fn update(server: &ApiServer, res: &Resource, ns: Option<&str>, name: 
         }
         let mut new = prepare_update(res, sub, &current, new);
         normalize(res, &mut new);
+        super::plugins::on_update(server, res, sub, &current, &mut new).await?;
         crate::admission::default(&res.group, &res.kind, &mut new);
         super::services::prepare_update(res, &current, &mut new);
         // A binding only sets spec.nodeName (which pod updates may not
@@ -759,6 +761,7 @@ pub async fn delete(server: &ApiServer, res: &Resource, ns: Option<&str>, name: 
     if default_orphan && policy.is_none() && orphan_flag.is_none() && res.kind == "Job" {
         super::warn(JOB_ORPHAN_WARNING.to_string());
     }
+    super::plugins::on_delete(res, name)?;
     for _ in 0..16 {
         let current = get(server, res, ns, name).await?;
         if let Some(pre_uid) = opts.pointer("/preconditions/uid").and_then(Value::as_str) {
