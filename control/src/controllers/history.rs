@@ -143,7 +143,7 @@ pub fn new_revision<K: kube::Resource<DynamicType = ()>>(owner: &K, name: String
 #[derive(Debug)]
 pub enum Created {
     /// The revision (new, or an equal one that was already there).
-    Revision(ControllerRevision),
+    Revision(Box<ControllerRevision>),
     /// Another template holds the name: bump the collision count and retry.
     Collision,
 }
@@ -152,12 +152,12 @@ pub enum Created {
 /// template counts as created.
 pub async fn create(api: &Api<ControllerRevision>, rev: &ControllerRevision, template: &PodTemplateSpec) -> Result<Created, Error> {
     match api.create(&PostParams::default(), rev).await {
-        Ok(r) => Ok(Created::Revision(r)),
+        Ok(r) => Ok(Created::Revision(Box::new(r))),
         Err(kube::Error::Api(s)) if s.code == 409 => {
             let name = rev.metadata.name.clone().unwrap_or_default();
             let existing = api.get(&name).await?;
             if holds_template(&existing, template) {
-                Ok(Created::Revision(existing))
+                Ok(Created::Revision(Box::new(existing)))
             } else {
                 Ok(Created::Collision)
             }

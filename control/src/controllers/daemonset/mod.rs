@@ -12,6 +12,7 @@ pub mod history;
 
 pub mod eligibility;
 pub mod expectations;
+pub mod feed;
 pub mod plan;
 
 use super::events::EventType;
@@ -70,9 +71,9 @@ pub fn start(ctx: &Context) {
         failed_backoff: Mutex::default(),
     });
     let queue = Queue::new();
-    c.sets.feed_self(&ctx.tasks, queue.clone());
+    feed::feed(&c.sets, &ctx.tasks, queue.clone(), |ds| vec![Key::of(ds)]);
     let (sets, exp) = (c.sets.clone(), c.expectations.clone());
-    c.pods.feed(&ctx.tasks, queue.clone(), move |pod| {
+    feed::feed(&c.pods, &ctx.tasks, queue.clone(), move |pod| {
         let keys = sets_of_pod(pod, &sets);
         for k in &keys {
             exp.observed(k, pod.metadata.name.as_deref().unwrap_or(""));
@@ -80,8 +81,8 @@ pub fn start(ctx: &Context) {
         keys
     });
     let sets = c.sets.clone();
-    c.nodes.feed(&ctx.tasks, queue.clone(), move |_| sets.list().iter().map(|ds| Key::of(ds.as_ref())).collect());
-    c.revisions.feed(&ctx.tasks, queue.clone(), |rev| match controller_of(&rev.metadata) {
+    feed::feed(&c.nodes, &ctx.tasks, queue.clone(), move |_| sets.list().iter().map(|ds| Key::of(ds.as_ref())).collect());
+    feed::feed(&c.revisions, &ctx.tasks, queue.clone(), |rev| match controller_of(&rev.metadata) {
         Some(r) if r.kind == "DaemonSet" => vec![Key::new(rev.metadata.namespace.as_deref(), &r.name)],
         _ => Vec::new(),
     });
@@ -135,10 +136,10 @@ pub fn daemon_pod(ds: &DaemonSet, node: &str, hash: &str, generation: Option<&st
 
 impl Controller {
     async fn ready(&self) {
-        self.sets.ready().await;
-        self.pods.ready().await;
-        self.nodes.ready().await;
-        self.revisions.ready().await;
+        feed::ready(&self.sets).await;
+        feed::ready(&self.pods).await;
+        feed::ready(&self.nodes).await;
+        feed::ready(&self.revisions).await;
     }
 
     async fn event(&self, ds: &DaemonSet, kind: EventType, reason: &str, msg: &str) {
@@ -216,13 +217,16 @@ impl Controller {
                     Err(wait) => requeue = Some(requeue.map_or(wait, |r| r.min(wait))),
                 }
             }
+            tracing::debug!(daemonset = %key, hash, create_on = ?m.create_on, delete = ?delete, "core loop");
             let acted = !m.create_on.is_empty() || !delete.is_empty();
             self.sync_nodes(&ds, &key, &pod_api, &pods, &delete, &m.create_on, &hash, generation.as_deref()).await?;
             if !acted && settings.rolling.is_some() {
                 let u = plan::rolling_update(&nodes, &live, &settings);
+                tracing::debug!(daemonset = %key, create_on = ?u.create_on, delete = ?u.delete, "rolling update");
                 self.sync_nodes(&ds, &key, &pod_api, &pods, &u.delete, &u.create_on, &hash, generation.as_deref()).await?;
             }
         } else {
+            tracing::debug!(daemonset = %key, "waiting for the cache to show earlier creations and deletions");
             requeue = Some(Duration::from_secs(5));
         }
 

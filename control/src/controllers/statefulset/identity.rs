@@ -263,7 +263,7 @@ mod tests {
         assert_eq!(uids(claim_owners(&[], &set, &pod, policy(false, true), false)), vec!["s"]);
         assert_eq!(uids(claim_owners(&[], &set, &pod, policy(true, false), false)), Vec::<String>::new());
         assert_eq!(uids(claim_owners(&[], &set, &pod, policy(true, false), true)), vec!["p"]);
-        assert_eq!(uids(claim_owners(&[set.clone()], &set, &pod, policy(true, true), true)), vec!["p"]);
-        assert_eq!(uids(claim_owners(&[pod.clone()], &set, &pod, policy(true, true), false)), vec!["s"]);
+        assert_eq!(uids(claim_owners(std::slice::from_ref(&set), &set, &pod, policy(true, true), true)), vec!["p"]);
+        assert_eq!(uids(claim_owners(std::slice::from_ref(&pod), &set, &pod, policy(true, true), false)), vec!["s"]);
     }
 }

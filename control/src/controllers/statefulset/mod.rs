@@ -12,6 +12,7 @@
 pub mod identity;
 pub mod plan;
 
+use super::daemonset::feed;
 use super::daemonset::history::{self, Created};
 use super::events::EventType;
 use super::informer::Informer;
@@ -65,10 +66,10 @@ pub fn start(ctx: &Context) {
         revisions: ctx.informers.get::<ControllerRevision>(),
     });
     let queue = Queue::new();
-    c.sets.feed_self(&ctx.tasks, queue.clone());
+    feed::feed(&c.sets, &ctx.tasks, queue.clone(), |set| vec![Key::of(set)]);
     let sets = c.sets.clone();
-    c.pods.feed(&ctx.tasks, queue.clone(), move |pod| sets_of_pod(pod, &sets));
-    c.revisions.feed(&ctx.tasks, queue.clone(), |rev| match controller_of(&rev.metadata) {
+    feed::feed(&c.pods, &ctx.tasks, queue.clone(), move |pod| sets_of_pod(pod, &sets));
+    feed::feed(&c.revisions, &ctx.tasks, queue.clone(), |rev| match controller_of(&rev.metadata) {
         Some(r) if r.kind == "StatefulSet" => vec![Key::new(rev.metadata.namespace.as_deref(), &r.name)],
         _ => Vec::new(),
     });
@@ -105,10 +106,10 @@ struct Revisions {
 
 impl Controller {
     async fn ready(&self) {
-        self.sets.ready().await;
-        self.pods.ready().await;
-        self.claims.ready().await;
-        self.revisions.ready().await;
+        feed::ready(&self.sets).await;
+        feed::ready(&self.pods).await;
+        feed::ready(&self.claims).await;
+        feed::ready(&self.revisions).await;
     }
 
     async fn event(&self, set: &StatefulSet, kind: EventType, reason: &str, msg: &str) {
@@ -234,7 +235,7 @@ impl Controller {
                     let rev = history::new_revision(set, history::revision_name(set_name(set), &hash), &hash, &template, data.clone(), next);
                     match history::create(api, &rev, &template).await? {
                         Created::Revision(r) => {
-                            made = Some(Arc::new(r));
+                            made = Some(Arc::new(*r));
                             break;
                         }
                         Created::Collision => collision_count += 1,
