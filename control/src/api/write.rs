@@ -400,9 +400,12 @@ pub async fn update(server: &ApiServer, res: &Resource, ns: Option<&str>, name: 
         let mut new = prepare_update(res, sub, &current, new);
         normalize(res, &mut new);
         crate::admission::default(&res.group, &res.kind, &mut new);
-        validate(res, &new, Some(&current))?;
+        // A binding only sets nodeName, which pod updates may not change.
+        if sub != Some("binding") {
+            validate(res, &new, Some(&current))?;
+        }
         if !matches!(change, Change::Apply(_)) {
-            track(server, res, Some(&current), &mut new, mgr, sub)?;
+            track(server, res, Some(&current), &mut new, mgr, sub.filter(|s| *s != "binding"))?;
         }
         meta_mut(&mut new).insert("resourceVersion".into(), json!(current_rv));
         if object::comparable(&new) == object::comparable(&current) && managed_same(&new, &current) {
@@ -653,7 +656,7 @@ pub async fn create_subresource(server: &ApiServer, res: &Resource, ns: Option<&
                 Ok(out)
             };
             let mgr = manager(query, None, "default-scheduler");
-            update(server, res, ns, name, None, &Change::Patch(Box::new(f)), &mgr, query).await?;
+            update(server, res, ns, name, Some("binding"), &Change::Patch(Box::new(f)), &mgr, query).await?;
             Ok((201, success_status(name, "", "pods", None)))
         }
         ("Pod", Some("eviction")) => {
