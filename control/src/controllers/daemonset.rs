@@ -1,7 +1,0 @@
-//! The daemonset controller (not written yet).
-
-use super::Context;
-
-pub fn start(ctx: &Context) {
-    let _ = ctx;
-}
