@@ -76,7 +76,9 @@ impl Recorder {
                 Err(e) => tracing::debug!(event = name, error = %e, "event gone; writing a new one"),
             }
         }
-        let name = format!("{}.{:x}", reference.name.clone().unwrap_or_default(), now.0.as_nanosecond());
+        // Named by real time (not the injectable clock, which may stand still
+        // in tests), as upstream's recorder names them.
+        let name = format!("{}.{:x}", reference.name.clone().unwrap_or_default(), jiff::Timestamp::now().as_nanosecond());
         let event = Event {
             metadata: ObjectMeta { name: Some(name.clone()), namespace: Some(ns.clone()), ..Default::default() },
             involved_object: reference,

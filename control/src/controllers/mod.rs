@@ -11,6 +11,7 @@
 pub mod client;
 pub mod clock;
 pub mod events;
+pub mod history;
 pub mod informer;
 pub mod leader;
 pub mod queue;

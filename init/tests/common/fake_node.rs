@@ -71,6 +71,8 @@ struct Flags {
     lost: AtomicBool,
     /// Report pods as not ready.
     unready: AtomicBool,
+    /// Was lost since the last status post.
+    was_lost: AtomicBool,
 }
 
 pub struct FakeNode {
@@ -205,6 +207,15 @@ async fn register(client: &kube::Client, spec: &NodeSpec) -> Result<(), String> 
     .map_err(|e| e.to_string())?;
     let nodes: Api<Node> = Api::all(client.clone());
     nodes.create(&PostParams::default(), &node).await.map_err(|e| format!("creating node: {e}"))?;
+    post_status(client, spec).await.map_err(|e| format!("node status: {e}"))?;
+    renew_lease(client, &spec.name).await.map_err(|e| format!("lease: {e}"))?;
+    Ok(())
+}
+
+/// Post the node's status as a kubelet does: capacity, conditions with a
+/// fresh heartbeat, addresses, node info.
+async fn post_status(client: &kube::Client, spec: &NodeSpec) -> Result<(), kube::Error> {
+    let nodes: Api<Node> = Api::all(client.clone());
     let resources = json!({
         "cpu": spec.cpu, "memory": spec.memory, "pods": spec.pods, "ephemeral-storage": spec.ephemeral_storage,
     });
@@ -221,11 +232,7 @@ async fn register(client: &kube::Client, spec: &NodeSpec) -> Result<(), String> 
         "addresses": [{"type": "InternalIP", "address": "127.0.0.1"}, {"type": "Hostname", "address": spec.name}],
         "nodeInfo": {"kubeletVersion": "v1.33.0", "containerRuntimeVersion": "fake://0", "osImage": "fake", "kernelVersion": "0", "operatingSystem": "linux", "architecture": "amd64", "machineID": "", "systemUUID": "", "bootID": "", "kubeProxyVersion": ""},
     }});
-    nodes
-        .patch_status(&spec.name, &PatchParams::default(), &Patch::Merge(&status))
-        .await
-        .map_err(|e| format!("node status: {e}"))?;
-    renew_lease(client, &spec.name).await.map_err(|e| format!("lease: {e}"))?;
+    nodes.patch_status(&spec.name, &PatchParams::default(), &Patch::Merge(&status)).await?;
     Ok(())
 }
 
@@ -256,12 +263,21 @@ async fn run(client: kube::Client, spec: NodeSpec, flags: Arc<Flags>) {
     while !flags.stop.load(Ordering::SeqCst) {
         tokio::time::sleep(Duration::from_millis(200)).await;
         if flags.lost.load(Ordering::SeqCst) {
+            flags.was_lost.store(true, Ordering::SeqCst);
             continue;
         }
         tick += 1;
         if tick.is_multiple_of(5) {
             if let Err(e) = renew_lease(&client, &spec.name).await {
                 eprintln!("fake node {}: lease renewal: {e}", spec.name);
+            }
+        }
+        // Re-post the status every few seconds, and at once after a
+        // recovery, as a kubelet does when its conditions change.
+        let was_lost = flags.was_lost.swap(false, Ordering::SeqCst);
+        if was_lost || tick.is_multiple_of(25) {
+            if let Err(e) = post_status(&client, &spec).await {
+                eprintln!("fake node {}: status: {e}", spec.name);
             }
         }
         let lp = ListParams::default().fields(&format!("spec.nodeName={}", spec.name));

@@ -7,12 +7,9 @@
 //! scheduler binds it. Owns daemon pods, the DaemonSet's
 //! ControllerRevisions and its status; must not touch other pods.
 
-#[path = "../history.rs"]
-pub mod history;
 
 pub mod eligibility;
 pub mod expectations;
-pub mod feed;
 pub mod plan;
 
 use super::events::EventType;
@@ -22,7 +19,7 @@ use super::util::{controller_of, controller_ref, labels_match, pod_from_template
 use super::{run_workers, Context, Error, Requeue};
 use eligibility::{add_daemon_tolerations, node_should_run, pin_to_node, target_node};
 use expectations::Expectations;
-use history::{Created, HASH_LABEL};
+use super::history::{self, Created, HASH_LABEL};
 use k8s_openapi::api::apps::v1::{ControllerRevision, DaemonSet};
 use k8s_openapi::api::core::v1::{Node, Pod};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
@@ -71,9 +68,9 @@ pub fn start(ctx: &Context) {
         failed_backoff: Mutex::default(),
     });
     let queue = Queue::new();
-    feed::feed(&c.sets, &ctx.tasks, queue.clone(), |ds| vec![Key::of(ds)]);
+    c.sets.feed(&ctx.tasks, queue.clone(), |ds| vec![Key::of(ds)]);
     let (sets, exp) = (c.sets.clone(), c.expectations.clone());
-    feed::feed(&c.pods, &ctx.tasks, queue.clone(), move |pod| {
+    c.pods.feed(&ctx.tasks, queue.clone(), move |pod| {
         let keys = sets_of_pod(pod, &sets);
         for k in &keys {
             exp.observed(k, pod.metadata.name.as_deref().unwrap_or(""));
@@ -81,8 +78,8 @@ pub fn start(ctx: &Context) {
         keys
     });
     let sets = c.sets.clone();
-    feed::feed(&c.nodes, &ctx.tasks, queue.clone(), move |_| sets.list().iter().map(|ds| Key::of(ds.as_ref())).collect());
-    feed::feed(&c.revisions, &ctx.tasks, queue.clone(), |rev| match controller_of(&rev.metadata) {
+    c.nodes.feed(&ctx.tasks, queue.clone(), move |_| sets.list().iter().map(|ds| Key::of(ds.as_ref())).collect());
+    c.revisions.feed(&ctx.tasks, queue.clone(), |rev| match controller_of(&rev.metadata) {
         Some(r) if r.kind == "DaemonSet" => vec![Key::new(rev.metadata.namespace.as_deref(), &r.name)],
         _ => Vec::new(),
     });
@@ -136,10 +133,10 @@ pub fn daemon_pod(ds: &DaemonSet, node: &str, hash: &str, generation: Option<&st
 
 impl Controller {
     async fn ready(&self) {
-        feed::ready(&self.sets).await;
-        feed::ready(&self.pods).await;
-        feed::ready(&self.nodes).await;
-        feed::ready(&self.revisions).await;
+        self.sets.ready().await;
+        self.pods.ready().await;
+        self.nodes.ready().await;
+        self.revisions.ready().await;
     }
 
     async fn event(&self, ds: &DaemonSet, kind: EventType, reason: &str, msg: &str) {

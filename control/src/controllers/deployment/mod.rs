@@ -21,7 +21,7 @@ mod sync;
 use super::events::EventType;
 use super::informer::Informer;
 use super::queue::{Key, Queue};
-use super::replicaset::{claim, feed};
+use super::replicaset::claim;
 use super::{run_workers, util, Context, Error, Requeue};
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::core::v1::Pod;
@@ -44,17 +44,17 @@ pub fn start(ctx: &Context) {
     let sets = ctx.informers.get::<ReplicaSet>();
     let pods = ctx.informers.get::<Pod>();
     let queue = Queue::new();
-    feed::feed(&deployments, &ctx.tasks, queue.clone(), |d| vec![Key::of(d)]);
+    deployments.feed(&ctx.tasks, queue.clone(), |d| vec![Key::of(d)]);
     let by_selector = deployments.clone();
-    feed::feed(&sets, &ctx.tasks, queue.clone(), move |rs| deployments_of_set(&by_selector, rs));
+    sets.feed(&ctx.tasks, queue.clone(), move |rs| deployments_of_set(&by_selector, rs));
     let (d2, s2) = (deployments.clone(), sets.clone());
-    feed::feed(&pods, &ctx.tasks, queue.clone(), move |p| recreate_deployment_of_pod(&d2, &s2, p));
+    pods.feed(&ctx.tasks, queue.clone(), move |p| recreate_deployment_of_pod(&d2, &s2, p));
     let c = Arc::new(Controller { ctx: ctx.clone(), deployments, sets, pods });
     let run_ctx = ctx.clone();
     ctx.tasks.spawn(async move {
-        feed::wait_ready(&c.deployments).await;
-        feed::wait_ready(&c.sets).await;
-        feed::wait_ready(&c.pods).await;
+        c.deployments.ready().await;
+        c.sets.ready().await;
+        c.pods.ready().await;
         tracing::info!(controller = "deployment", "caches synced; starting workers");
         run_workers(&run_ctx, "deployment", queue, 4, move |key| {
             let c = c.clone();

@@ -13,7 +13,6 @@
 
 pub mod claim;
 mod expectations;
-pub mod feed;
 pub mod status;
 mod victims;
 
@@ -46,9 +45,9 @@ pub fn start(ctx: &Context) {
     let sets = ctx.informers.get::<ReplicaSet>();
     let pods = ctx.informers.get::<Pod>();
     let queue = Queue::new();
-    feed::feed(&sets, &ctx.tasks, queue.clone(), |rs| vec![Key::of(rs)]);
+    sets.feed(&ctx.tasks, queue.clone(), |rs| vec![Key::of(rs)]);
     let by_selector = sets.clone();
-    feed::feed(&pods, &ctx.tasks, queue.clone(), move |p| sets_of_pod(&by_selector, p));
+    pods.feed(&ctx.tasks, queue.clone(), move |p| sets_of_pod(&by_selector, p));
     let c = Arc::new(Controller { ctx: ctx.clone(), sets, pods, expectations: Expectations::default() });
 
     let mut changes = c.pods.subscribe();
@@ -73,8 +72,8 @@ pub fn start(ctx: &Context) {
 
     let run_ctx = ctx.clone();
     ctx.tasks.spawn(async move {
-        feed::wait_ready(&c.sets).await;
-        feed::wait_ready(&c.pods).await;
+        c.sets.ready().await;
+        c.pods.ready().await;
         tracing::info!(controller = "replicaset", "caches synced; starting workers");
         run_workers(&run_ctx, "replicaset", queue, 4, move |key| {
             let c = c.clone();

@@ -1,7 +1,7 @@
 //! The serviceaccount controller: every active namespace has a ServiceAccount
 //! named `default`, made again if deleted.
 
-use super::{benign, namespace_active, ready};
+use super::{benign, namespace_active};
 use crate::controllers::queue::{Key, Queue};
 use crate::controllers::{run_workers, Context, Error, Requeue};
 use k8s_openapi::api::core::v1::{Namespace, ServiceAccount};
@@ -18,8 +18,8 @@ pub fn start(ctx: &Context) {
     let (tasks, q) = (ctx.tasks.clone(), queue.clone());
     ctx.tasks.spawn(async move {
         // Feed only once the caches are filled (see `ready`).
-        ready(&namespaces).await;
-        ready(&accounts).await;
+        namespaces.ready().await;
+        accounts.ready().await;
         namespaces.feed(&tasks, q.clone(), |ns| vec![Key::cluster(ns.metadata.name.as_deref().unwrap_or(""))]);
         accounts.feed(&tasks, q, |sa| match (sa.metadata.name.as_deref(), sa.metadata.namespace.as_deref()) {
             (Some(NAME), Some(ns)) => vec![Key::cluster(ns)],
@@ -34,8 +34,8 @@ async fn reconcile(ctx: Context, key: Key) -> Result<Requeue, Error> {
     let ns_name = key.name.as_str();
     let namespaces = ctx.informers.get::<Namespace>();
     let accounts = ctx.informers.get::<ServiceAccount>();
-    ready(&namespaces).await;
-    ready(&accounts).await;
+    namespaces.ready().await;
+    accounts.ready().await;
     if !namespace_active(namespaces.get(None, ns_name).as_deref()) || accounts.get(Some(ns_name), NAME).is_some() {
         return Ok(None);
     }

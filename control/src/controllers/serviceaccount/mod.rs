@@ -14,10 +14,8 @@ pub mod default_account;
 pub mod root_ca;
 pub mod tokens;
 
-use super::informer::Informer;
 use super::Context;
 use k8s_openapi::api::core::v1::Namespace;
-use std::time::Duration;
 
 pub fn start(ctx: &Context) {
     default_account::start(ctx);
@@ -40,12 +38,3 @@ pub(crate) fn benign(e: &kube::Error) -> bool {
         if (s.code == 409 && s.reason == "AlreadyExists") || s.code == 404 || (s.code == 403 && s.message.contains("being terminated")))
 }
 
-/// Wait until `informer` has its first list. kube-runtime's readiness
-/// wakes only the last of several concurrent waiters (its one-shot channel
-/// keeps one waker), so this polls instead of waiting on it alone.
-pub(crate) async fn ready<K>(informer: &Informer<K>)
-where
-    K: kube::Resource<DynamicType = ()> + Clone + serde::de::DeserializeOwned + std::fmt::Debug + Send + Sync + 'static,
-{
-    while tokio::time::timeout(Duration::from_millis(50), informer.ready()).await.is_err() {}
-}

@@ -2,7 +2,7 @@
 //! `kube-root-ca.crt` with the cluster CA as `ca.crt` (what projected
 //! service account volumes mount), kept as published.
 
-use super::{benign, namespace_active, ready};
+use super::{benign, namespace_active};
 use crate::admission::service_account::ROOT_CA_CONFIGMAP;
 use crate::controllers::queue::{Key, Queue};
 use crate::controllers::{run_workers, Context, Error, Requeue};
@@ -21,8 +21,8 @@ pub fn start(ctx: &Context) {
     let (namespaces, configmaps) = (ctx.informers.get::<Namespace>(), ctx.informers.get::<ConfigMap>());
     let (tasks, q) = (ctx.tasks.clone(), queue.clone());
     ctx.tasks.spawn(async move {
-        ready(&namespaces).await;
-        ready(&configmaps).await;
+        namespaces.ready().await;
+        configmaps.ready().await;
         namespaces.feed(&tasks, q.clone(), |ns| vec![Key::cluster(ns.metadata.name.as_deref().unwrap_or(""))]);
         configmaps.feed(&tasks, q, |cm| match (cm.metadata.name.as_deref(), cm.metadata.namespace.as_deref()) {
             (Some(ROOT_CA_CONFIGMAP), Some(ns)) => vec![Key::cluster(ns)],
@@ -45,8 +45,8 @@ async fn reconcile(ctx: Context, key: Key) -> Result<Requeue, Error> {
     let ns_name = key.name.as_str();
     let namespaces = ctx.informers.get::<Namespace>();
     let configmaps = ctx.informers.get::<ConfigMap>();
-    ready(&namespaces).await;
-    ready(&configmaps).await;
+    namespaces.ready().await;
+    configmaps.ready().await;
     if !namespace_active(namespaces.get(None, ns_name).as_deref()) {
         return Ok(None);
     }

@@ -5,7 +5,7 @@
 //! account's uid as annotation; such a Secret whose ServiceAccount does not
 //! exist (or has another uid) is deleted, as upstream does.
 
-use super::{benign, ready};
+use super::benign;
 use crate::auth::claims::{self, ObjRef};
 use crate::controllers::queue::{Key, Queue};
 use crate::controllers::{run_workers, Context, Error, Requeue};
@@ -34,8 +34,8 @@ pub fn start(ctx: &Context) {
     let (secrets, accounts) = (ctx.informers.get::<Secret>(), ctx.informers.get::<ServiceAccount>());
     let (tasks, q) = (ctx.tasks.clone(), queue.clone());
     ctx.tasks.spawn(async move {
-        ready(&secrets).await;
-        ready(&accounts).await;
+        secrets.ready().await;
+        accounts.ready().await;
         secrets.feed(&tasks, q.clone(), |s| if is_token_secret(s) { vec![Key::of(s)] } else { Vec::new() });
         let cache = secrets.clone();
         accounts.feed(&tasks, q, move |sa| {
@@ -73,8 +73,8 @@ async fn account_of(ctx: &Context, ns: &str, s: &Secret) -> Result<Option<Servic
 
 async fn reconcile(ctx: Context, key: Key) -> Result<Requeue, Error> {
     let secrets = ctx.informers.get::<Secret>();
-    ready(&secrets).await;
-    ready(&ctx.informers.get::<ServiceAccount>()).await;
+    secrets.ready().await;
+    ctx.informers.get::<ServiceAccount>().ready().await;
     let Some(secret) = secrets.get_key(&key) else { return Ok(None) };
     if !is_token_secret(&secret) || secret.metadata.deletion_timestamp.is_some() {
         return Ok(None);

@@ -12,8 +12,7 @@
 pub mod identity;
 pub mod plan;
 
-use super::daemonset::feed;
-use super::daemonset::history::{self, Created};
+use super::history::{self, Created};
 use super::events::EventType;
 use super::informer::Informer;
 use super::queue::{Key, Queue};
@@ -66,10 +65,10 @@ pub fn start(ctx: &Context) {
         revisions: ctx.informers.get::<ControllerRevision>(),
     });
     let queue = Queue::new();
-    feed::feed(&c.sets, &ctx.tasks, queue.clone(), |set| vec![Key::of(set)]);
+    c.sets.feed(&ctx.tasks, queue.clone(), |set| vec![Key::of(set)]);
     let sets = c.sets.clone();
-    feed::feed(&c.pods, &ctx.tasks, queue.clone(), move |pod| sets_of_pod(pod, &sets));
-    feed::feed(&c.revisions, &ctx.tasks, queue.clone(), |rev| match controller_of(&rev.metadata) {
+    c.pods.feed(&ctx.tasks, queue.clone(), move |pod| sets_of_pod(pod, &sets));
+    c.revisions.feed(&ctx.tasks, queue.clone(), |rev| match controller_of(&rev.metadata) {
         Some(r) if r.kind == "StatefulSet" => vec![Key::new(rev.metadata.namespace.as_deref(), &r.name)],
         _ => Vec::new(),
     });
@@ -106,10 +105,10 @@ struct Revisions {
 
 impl Controller {
     async fn ready(&self) {
-        feed::ready(&self.sets).await;
-        feed::ready(&self.pods).await;
-        feed::ready(&self.claims).await;
-        feed::ready(&self.revisions).await;
+        self.sets.ready().await;
+        self.pods.ready().await;
+        self.claims.ready().await;
+        self.revisions.ready().await;
     }
 
     async fn event(&self, set: &StatefulSet, kind: EventType, reason: &str, msg: &str) {

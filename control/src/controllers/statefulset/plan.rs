@@ -192,7 +192,7 @@ pub fn counts(v: &View, pods: &[&Pod]) -> Counts {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::controllers::statefulset::history::HASH_LABEL;
+    use crate::controllers::history::HASH_LABEL;
     use serde_json::json;
 
     fn pod(ord: i32, rev: &str, ready: bool) -> Pod {
