@@ -331,3 +331,38 @@ fn a_replicaset_adopts_orphans_and_releases_pods_that_stop_matching() {
     assert!(eventually(20, || counts() == "1/"), "{}", counts());
     assert!(eventually(20, || counts() == "1/1"), "{}", counts());
 }
+
+/// A field of the ReplicaFailure condition of app `bad`'s ReplicaSet.
+fn bad_rs(s: &Server, field: &str) -> String {
+    get(s, &["get", "rs", "-l", "app=bad", "-o", &format!("jsonpath={{.items[0].status.conditions[?(@.type==\"ReplicaFailure\")].{field}}}")])
+}
+
+#[test]
+fn a_deployment_whose_pods_are_refused_reports_it_and_others_go_on() {
+    // Pods naming a ServiceAccount that does not exist are refused at
+    // admission: the ReplicaSet says so (condition and event) and keeps
+    // trying, while a good Deployment next to it rolls out, and the bad
+    // one recovers once the account exists. No scheduler involved: the
+    // templates name the node.
+    let s = Server::start("deploy-bad");
+    let _n = FakeNode::start(&s.kubeconfig, NodeSpec::new("n1"));
+    let bad = deployment("bad", 2, "n1", "busybox:1", ROLLING_1_0).replace("spec: {nodeName: n1,", "spec: {nodeName: n1, serviceAccountName: robot,");
+    s.ok_stdin(&["apply", "-f", "-"], &bad);
+    s.ok_stdin(&["apply", "-f", "-"], &deployment("good", 2, "n1", "busybox:1", ROLLING_1_0));
+    rollout_ok(&s, "good");
+    assert!(
+        eventually(30, || bad_rs(&s, "reason") == "FailedCreate"),
+        "{}",
+        s.ok(&["get", "rs", "-l", "app=bad", "-o", "yaml"])
+    );
+    let message = bad_rs(&s, "message");
+    assert!(message.contains("error looking up service account default/robot: serviceaccount \"robot\" not found"), "{message}");
+    assert!(
+        eventually(20, || s.ok(&["get", "events", "--field-selector", "reason=FailedCreate"]).contains("robot")),
+        "{}",
+        s.ok(&["get", "events"])
+    );
+    assert_eq!(jp(&s, "deploy/good", "{.status.availableReplicas}"), "2");
+    s.ok(&["create", "serviceaccount", "robot"]);
+    rollout_ok(&s, "bad");
+}

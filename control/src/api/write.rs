@@ -89,6 +89,15 @@ fn check_fields(server: &ApiServer, res: &Resource, obj: &mut Value, query: &Que
 /// Custom resources: drop fields their schema does not have (also what the
 /// server itself wrote) and apply the schema's defaults.
 fn normalize(res: &Resource, obj: &mut Value) {
+    // Go omits empty metadata lists: the last finalizer removed by a patch
+    // leaves no `finalizers: []` behind.
+    if let Some(meta) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
+        for field in ["finalizers", "ownerReferences"] {
+            if meta.get(field).and_then(Value::as_array).is_some_and(|a| a.is_empty()) {
+                meta.remove(field);
+            }
+        }
+    }
     if let Some(custom) = &res.custom {
         crate::schema::prune::prune(obj, &custom.schema);
         crate::schema::defaults::apply_defaults(obj, &custom.schema);

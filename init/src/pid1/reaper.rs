@@ -79,7 +79,11 @@ impl Reaper {
                         Some(slot) => match slot.take() {
                             Some(tx) => {
                                 w.waiters.remove(&pid);
-                                let _ = tx.send(exit);
+                                // A waiter that gave up (a dropped select arm)
+                                // leaves the status for the next `wait`.
+                                if tx.send(exit).is_err() {
+                                    w.ended.insert(pid, exit);
+                                }
                             }
                             None => {
                                 w.waiters.remove(&pid);

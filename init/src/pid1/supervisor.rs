@@ -4,7 +4,7 @@
 //! SIGKILL after its grace period). Every start, exit and restart is one
 //! log line saying why.
 
-use super::reaper::{Exit, Reaper};
+use super::reaper::Reaper;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
@@ -138,12 +138,16 @@ async fn stop_child(svc: &Service, pid: u32, reaper: &Reaper) {
         Err(_) => {
             tracing::warn!(service = svc.name, pid, "service ignored SIGTERM; killing it");
             let _ = rustix::process::kill_process(p, rustix::process::Signal::KILL);
-            reaper.wait(pid).await
+            match tokio::time::timeout(std::time::Duration::from_secs(5), reaper.wait(pid)).await {
+                Ok(exit) => exit,
+                Err(_) => {
+                    tracing::error!(service = svc.name, pid, "service did not end even after SIGKILL; going on");
+                    return;
+                }
+            }
         }
     };
-    match exit {
-        Exit::Code(_) | Exit::Signal(_) => tracing::info!(service = svc.name, pid, %exit, "service stopped"),
-    }
+    tracing::info!(service = svc.name, pid, %exit, "service stopped");
 }
 
 #[cfg(test)]
