@@ -56,7 +56,13 @@ where
         let reader = store.clone();
         let (synced_tx, synced) = tokio::sync::watch::channel(false);
         tasks.spawn(async move {
-            let mut events = watcher(api, watcher::Config::default().any_semantic()).default_backoff().boxed();
+            // managedFields are for field owners, not controllers: dropping
+            // them from the cache saves a good part of its memory (as
+            // client-go's informer transforms do).
+            let mut events = watcher(api, watcher::Config::default().any_semantic())
+                .default_backoff()
+                .modify(|o: &mut K| o.meta_mut().managed_fields = None)
+                .boxed();
             while let Some(ev) = events.next().await {
                 let ev = match ev {
                     Ok(ev) => ev,
