@@ -48,7 +48,7 @@ impl<K> Informer<K>
 where
     K: kube::Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
 {
-    fn start(client: kube::Client, tasks: &Tasks) -> Self {
+    fn start(client: kube::Client, tasks: &Tasks, config: watcher::Config) -> Self {
         let (store, mut writer) = reflector::store::<K>();
         let (tx, _) = broadcast::channel(CHANGES);
         let api: kube::Api<K> = kube::Api::all(client);
@@ -59,7 +59,7 @@ where
             // managedFields are for field owners, not controllers: dropping
             // them from the cache saves a good part of its memory (as
             // client-go's informer transforms do).
-            let mut events = watcher(api, watcher::Config::default().any_semantic())
+            let mut events = watcher(api, config)
                 .default_backoff()
                 .modify(|o: &mut K| o.meta_mut().managed_fields = None)
                 .boxed();
@@ -162,7 +162,7 @@ where
 pub struct Informers {
     client: kube::Client,
     tasks: Tasks,
-    map: Mutex<HashMap<TypeId, Box<dyn Any + Send + Sync>>>,
+    map: Mutex<HashMap<(TypeId, &'static str), Box<dyn Any + Send + Sync>>>,
 }
 
 impl Informers {
@@ -170,16 +170,28 @@ impl Informers {
         Self { client, tasks, map: Mutex::new(HashMap::new()) }
     }
 
+    /// The shared informer of every `K`.
     pub fn get<K>(&self) -> Informer<K>
     where
         K: kube::Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
     {
+        self.get_named("", || watcher::Config::default().any_semantic())
+    }
+
+    /// A shared informer of the `K`s a watch config selects (a field or
+    /// label selector), named so users of the same selection share it: a
+    /// controller that needs one object per namespace does not cache all.
+    pub fn get_named<K>(&self, name: &'static str, config: impl FnOnce() -> watcher::Config) -> Informer<K>
+    where
+        K: kube::Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
+    {
+        let key = (TypeId::of::<K>(), name);
         let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(i) = map.get(&TypeId::of::<K>()).and_then(|b| b.downcast_ref::<Informer<K>>()) {
+        if let Some(i) = map.get(&key).and_then(|b| b.downcast_ref::<Informer<K>>()) {
             return i.clone();
         }
-        let informer = Informer::<K>::start(self.client.clone(), &self.tasks);
-        map.insert(TypeId::of::<K>(), Box::new(informer.clone()));
+        let informer = Informer::<K>::start(self.client.clone(), &self.tasks, config());
+        map.insert(key, Box::new(informer.clone()));
         informer
     }
 }

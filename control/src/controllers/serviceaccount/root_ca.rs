@@ -18,7 +18,7 @@ pub const DESCRIPTION: &str = "Contains a CA bundle that can be used to verify t
 
 pub fn start(ctx: &Context) {
     let queue = Queue::new();
-    let (namespaces, configmaps) = (ctx.informers.get::<Namespace>(), ctx.informers.get::<ConfigMap>());
+    let (namespaces, configmaps) = (ctx.informers.get::<Namespace>(), root_ca_configmaps(ctx));
     let (tasks, q) = (ctx.tasks.clone(), queue.clone());
     ctx.tasks.spawn(async move {
         namespaces.ready().await;
@@ -33,6 +33,14 @@ pub fn start(ctx: &Context) {
     run_workers(ctx, CONTROLLER, queue, 1, move |key| reconcile(ctx2.clone(), key));
 }
 
+/// Only the `kube-root-ca.crt` ConfigMaps: caching every ConfigMap of the
+/// cluster for them would cost memory in proportion to all of them.
+fn root_ca_configmaps(ctx: &Context) -> super::super::informer::Informer<ConfigMap> {
+    ctx.informers.get_named(ROOT_CA_CONFIGMAP, || {
+        kube::runtime::watcher::Config::default().any_semantic().fields(&format!("metadata.name={ROOT_CA_CONFIGMAP}"))
+    })
+}
+
 /// The published ConfigMap's content differs from what it should be.
 pub fn needs_update(cm: &ConfigMap, ca_pem: &str) -> bool {
     let want: BTreeMap<String, String> = [(DATA_KEY.to_string(), ca_pem.to_string())].into();
@@ -44,7 +52,7 @@ async fn reconcile(ctx: Context, key: Key) -> Result<Requeue, Error> {
     let Some(issuer) = crate::auth::issuer_for(&ctx.config) else { return Ok(None) };
     let ns_name = key.name.as_str();
     let namespaces = ctx.informers.get::<Namespace>();
-    let configmaps = ctx.informers.get::<ConfigMap>();
+    let configmaps = root_ca_configmaps(&ctx);
     namespaces.ready().await;
     configmaps.ready().await;
     if !namespace_active(namespaces.get(None, ns_name).as_deref()) {
