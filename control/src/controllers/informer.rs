@@ -158,11 +158,14 @@ where
     }
 }
 
+/// Informers by (object type, selection name), type-erased.
+type InformerMap = HashMap<(TypeId, &'static str), Box<dyn Any + Send + Sync>>;
+
 /// The informers of one process, created on first use.
 pub struct Informers {
     client: kube::Client,
     tasks: Tasks,
-    map: Mutex<HashMap<(TypeId, &'static str), Box<dyn Any + Send + Sync>>>,
+    map: Mutex<InformerMap>,
 }
 
 impl Informers {

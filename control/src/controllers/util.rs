@@ -108,6 +108,19 @@ pub fn pod_from_template<K: kube::Resource<DynamicType = ()>>(
     }
 }
 
+/// The message of an API error, as upstream puts it in events and conditions.
+pub fn api_message(e: &kube::Error) -> String {
+    match e {
+        kube::Error::Api(s) if !s.message.is_empty() => s.message.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// The API answered with HTTP status `code`.
+pub fn is_status(e: &kube::Error, code: u16) -> bool {
+    matches!(e, kube::Error::Api(s) if s.code == code)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -12,6 +12,7 @@ pub mod eligibility;
 pub mod expectations;
 pub mod plan;
 
+use crate::controllers::util::{api_message as message, is_status};
 use super::events::EventType;
 use super::informer::Informer;
 use super::queue::{Key, Queue};
@@ -87,18 +88,6 @@ pub fn start(ctx: &Context) {
         let c = c.clone();
         async move { c.reconcile(key).await }
     });
-}
-
-/// The message of an API error (what upstream puts in events).
-fn message(e: &kube::Error) -> String {
-    match e {
-        kube::Error::Api(s) => s.message.clone(),
-        other => other.to_string(),
-    }
-}
-
-fn is_status(e: &kube::Error, code: u16) -> bool {
-    matches!(e, kube::Error::Api(s) if s.code == code)
 }
 
 /// The update strategy as the plan wants it (None for OnDelete).

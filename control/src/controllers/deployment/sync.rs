@@ -9,6 +9,7 @@
 //! over from the cache. The new ReplicaSet's name is derived from the
 //! template, so a sync interrupted anywhere never creates a second one.
 
+use crate::controllers::util::api_message as message;
 use super::super::events::EventType;
 use super::super::{util, Error};
 use super::status::{self as st, condition};
@@ -38,13 +39,6 @@ pub struct Sync<'a> {
     pub pods: HashMap<String, Vec<Arc<Pod>>>,
     pub now: jiff::Timestamp,
     pub requeue: Option<Duration>,
-}
-
-pub fn message(e: &kube::Error) -> String {
-    match e {
-        kube::Error::Api(s) if !s.message.is_empty() => s.message.clone(),
-        other => other.to_string(),
-    }
 }
 
 impl<'a> Sync<'a> {

@@ -16,6 +16,7 @@ mod expectations;
 pub mod status;
 mod victims;
 
+use crate::controllers::util::api_message as message;
 use super::events::EventType;
 use super::informer::{Change, Informer};
 use super::queue::{Key, Queue};
@@ -115,13 +116,6 @@ fn seen(pods: &Informer<Pod>, ns: &str, name: &str) -> Seen {
 
 fn namespace_terminating(e: &kube::Error) -> bool {
     matches!(e, kube::Error::Api(s) if s.code == 403 && s.message.contains("because it is being terminated"))
-}
-
-fn message(e: &kube::Error) -> String {
-    match e {
-        kube::Error::Api(s) if !s.message.is_empty() => s.message.clone(),
-        other => other.to_string(),
-    }
 }
 
 async fn reconcile(c: &Controller, key: Key) -> Result<Requeue, Error> {

@@ -12,6 +12,7 @@
 pub mod identity;
 pub mod plan;
 
+use crate::controllers::util::{api_message as message, is_status};
 use super::history::{self, Created};
 use super::events::EventType;
 use super::informer::Informer;
@@ -76,17 +77,6 @@ pub fn start(ctx: &Context) {
         let c = c.clone();
         async move { c.reconcile(key).await }
     });
-}
-
-fn message(e: &kube::Error) -> String {
-    match e {
-        kube::Error::Api(s) => s.message.clone(),
-        other => other.to_string(),
-    }
-}
-
-fn is_status(e: &kube::Error, code: u16) -> bool {
-    matches!(e, kube::Error::Api(s) if s.code == code)
 }
 
 /// How a step went when it did not fail.
