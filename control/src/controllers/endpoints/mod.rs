@@ -74,11 +74,7 @@ fn pod_ns(pod: &Pod) -> &str {
 /// The Services a pod change concerns: those selecting it now, and those
 /// whose Endpoints list it (it may have stopped matching).
 fn services_of_pod(pod: &Pod, services: &[Arc<Service>], endpoints: &[Arc<Endpoints>]) -> Vec<Key> {
-    let mut keys: Vec<Key> = services
-        .iter()
-        .filter(|s| pods::selector(s).is_some_and(|sel| pods::matches(sel, pod)))
-        .map(|s| Key::of(s.as_ref()))
-        .collect();
+    let mut keys = pods::selecting(pod, services);
     let name = pod.metadata.name.as_deref();
     for ep in endpoints {
         let lists = ep.subsets.iter().flatten().any(|s| {

@@ -31,6 +31,11 @@ pub fn selected(svc: &Service, pods: &[Arc<Pod>]) -> Vec<Arc<Pod>> {
     pods.iter().filter(|p| p.metadata.namespace.as_deref() == ns && matches(sel, p)).cloned().collect()
 }
 
+/// Keys of the Services among `services` whose selector picks `pod`.
+pub fn selecting(pod: &Pod, services: &[Arc<Service>]) -> Vec<super::super::queue::Key> {
+    services.iter().filter(|s| selector(s).is_some_and(|sel| matches(sel, pod))).map(|s| super::super::queue::Key::of(s.as_ref())).collect()
+}
+
 pub fn is_headless(svc: &Service) -> bool {
     svc.spec.as_ref().and_then(|s| s.cluster_ip.as_deref()) == Some("None")
 }
@@ -43,14 +48,10 @@ pub fn ports(svc: &Service) -> &[ServicePort] {
     svc.spec.as_ref().and_then(|s| s.ports.as_deref()).unwrap_or(&[])
 }
 
-fn phase(pod: &Pod) -> &str {
-    pod.status.as_ref().and_then(|s| s.phase.as_deref()).unwrap_or("")
-}
-
 /// Upstream's `ShouldPodBeInEndpoints`: not finished, has an IP, and (unless
 /// terminating pods are wanted) not being deleted.
 pub fn should_be_in_endpoints(pod: &Pod, include_terminating: bool) -> bool {
-    if matches!(phase(pod), "Succeeded" | "Failed") {
+    if matches!(crate::controllers::util::pod_phase(pod), "Succeeded" | "Failed") {
         return false;
     }
     if ipv4(pod).is_none() {

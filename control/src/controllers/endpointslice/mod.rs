@@ -69,11 +69,7 @@ fn service_of(s: &EndpointSlice) -> Option<Key> {
 }
 
 fn services_of_pod(pod: &Pod, services: &[Arc<Service>], slices: &[Arc<EndpointSlice>]) -> Vec<Key> {
-    let mut keys: Vec<Key> = services
-        .iter()
-        .filter(|s| pods::selector(s).is_some_and(|sel| pods::matches(sel, pod)))
-        .map(|s| Key::of(s.as_ref()))
-        .collect();
+    let mut keys = pods::selecting(pod, services);
     let name = pod.metadata.name.as_deref();
     for s in slices {
         if s.endpoints.iter().any(|e| e.target_ref.as_ref().and_then(|r| r.name.as_deref()) == name) {

@@ -62,7 +62,7 @@ pub fn start(ctx: &Context) {
         // A pod reported Ready on a node that is not: mark it again.
         let nodes = nodes.clone();
         pods.feed(&ctx.tasks, queue.clone(), move |p| {
-            let Some(node) = p.spec.as_ref().and_then(|s| s.node_name.as_deref()).filter(|n| !n.is_empty()) else { return vec![] };
+            let Some(node) = crate::controllers::util::pod_node(p) else { return vec![] };
             if !super::util::is_pod_ready(p) {
                 return vec![];
             }

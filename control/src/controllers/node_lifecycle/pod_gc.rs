@@ -13,6 +13,7 @@
 //! pods. The quarantine is upstream's 40 s, or the node monitor grace
 //! period when that is shorter.
 
+use crate::controllers::util::pod_node;
 use super::health;
 use super::wakeup::Wakeups;
 use crate::controllers::queue::{Key, Queue};
@@ -36,10 +37,6 @@ struct State {
     wakeups: Wakeups<Key>,
 }
 
-fn node_of(pod: &Pod) -> Option<&str> {
-    pod.spec.as_ref().and_then(|s| s.node_name.as_deref()).filter(|n| !n.is_empty())
-}
-
 fn is_terminated(pod: &Pod) -> bool {
     matches!(crate::controllers::util::pod_phase(pod), "Succeeded" | "Failed")
 }
@@ -59,9 +56,9 @@ pub fn start(ctx: &Context) {
         let nodes = nodes.clone();
         pods.feed(&ctx.tasks, queue.clone(), move |p| {
             let mut keys = Vec::new();
-            let node_gone = node_of(p).is_some_and(|n| nodes.get(None, n).is_none());
-            let unbound_terminating = node_of(p).is_none() && p.metadata.deletion_timestamp.is_some();
-            if node_gone || unbound_terminating || (p.metadata.deletion_timestamp.is_some() && node_of(p).is_some()) {
+            let node_gone = pod_node(p).is_some_and(|n| nodes.get(None, n).is_none());
+            let unbound_terminating = pod_node(p).is_none() && p.metadata.deletion_timestamp.is_some();
+            if node_gone || unbound_terminating || (p.metadata.deletion_timestamp.is_some() && pod_node(p).is_some()) {
                 keys.push(Key::of(p));
             }
             if is_terminated(p) {
@@ -77,7 +74,7 @@ pub fn start(ctx: &Context) {
             let out_of_service = n.spec.as_ref().and_then(|s| s.taints.as_ref()).is_some_and(|t| t.iter().any(|t| t.key == OUT_OF_SERVICE));
             pods1
                 .store
-                .state_filter(|p| node_of(p) == Some(name) && (out_of_service || p.metadata.deletion_timestamp.is_some()))
+                .state_filter(|p| pod_node(p) == Some(name) && (out_of_service || p.metadata.deletion_timestamp.is_some()))
                 .iter()
                 .map(|p| Key::of(&**p))
                 .collect()
@@ -93,12 +90,12 @@ pub fn start(ctx: &Context) {
                 match rx.recv().await {
                     Ok(crate::controllers::informer::Change::Deleted(n)) => {
                         let name = n.metadata.name.clone().unwrap_or_default();
-                        for p in pods2.store.state_filter(|p| node_of(p) == Some(name.as_str())) {
+                        for p in pods2.store.state_filter(|p| pod_node(p) == Some(name.as_str())) {
                             q.add(Key::of(&*p));
                         }
                     }
                     Ok(crate::controllers::informer::Change::Resync) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
-                        for p in pods2.store.state_filter(|p| node_of(p).is_some_and(|n| nodes2.get(None, n).is_none())) {
+                        for p in pods2.store.state_filter(|p| pod_node(p).is_some_and(|n| nodes2.get(None, n).is_none())) {
                             q.add(Key::of(&*p));
                         }
                     }
@@ -135,7 +132,7 @@ async fn reconcile(ctx: &Context, st: &State, key: Key) -> Result<Requeue, Error
         return Ok(None);
     };
     let terminating = pod.metadata.deletion_timestamp.is_some();
-    let Some(node_name) = node_of(&pod).map(str::to_string) else {
+    let Some(node_name) = pod_node(&pod).map(str::to_string) else {
         if terminating {
             tracing::info!(pod = %key, "force-deleting a terminating pod never bound to a node");
             force_delete(ctx, &pod, None).await?;

@@ -16,6 +16,7 @@ mod decide;
 
 pub use decide::{tolerates, verdict, Verdict};
 
+use crate::controllers::util::pod_node;
 use super::events::EventType;
 use super::node_lifecycle::wakeup::Wakeups;
 use super::queue::{Key, Queue};
@@ -45,10 +46,6 @@ fn taint_id(node: &str, t: &Taint) -> TaintId {
     (node.to_string(), t.key.clone(), t.value.clone().unwrap_or_default(), t.effect.clone())
 }
 
-fn node_of(pod: &Pod) -> Option<&str> {
-    pod.spec.as_ref().and_then(|s| s.node_name.as_deref()).filter(|n| !n.is_empty())
-}
-
 fn no_execute_taints(node: &Node) -> Vec<Taint> {
     node.spec.as_ref().and_then(|s| s.taints.as_ref()).map(|t| t.iter().filter(|t| decide::is_no_execute(t)).cloned().collect()).unwrap_or_default()
 }
@@ -63,7 +60,7 @@ pub fn start(ctx: &Context) {
         pods.feed(&ctx.tasks, queue.clone(), move |p| {
             let key = Key::of(p);
             let known = st.scheduled.lock().map(|s| s.contains_key(&key)).unwrap_or(false);
-            if node_of(p).is_some() || known {
+            if pod_node(p).is_some() || known {
                 vec![key]
             } else {
                 vec![]
@@ -86,7 +83,7 @@ pub fn start(ctx: &Context) {
                 .map(|s| s.iter().filter(|(_, node)| **node == name).map(|(k, _)| k.clone()).collect())
                 .unwrap_or_default();
             if !taints.is_empty() {
-                keys.extend(pods.store.state_filter(|p| node_of(p) == Some(name.as_str())).iter().map(|p| Key::of(&**p)));
+                keys.extend(pods.store.state_filter(|p| pod_node(p) == Some(name.as_str())).iter().map(|p| Key::of(&**p)));
             }
             keys
         });
@@ -133,7 +130,7 @@ async fn reconcile(ctx: &Context, st: &State, key: Key) -> Result<Requeue, Error
         st.forget(&key);
         return Ok(None);
     };
-    let Some(node_name) = node_of(&pod).map(str::to_string) else {
+    let Some(node_name) = pod_node(&pod).map(str::to_string) else {
         st.forget(&key);
         return Ok(None);
     };
