@@ -52,6 +52,11 @@ pub struct Running {
     pub addr: SocketAddr,
     pub store: Arc<SqliteStore>,
     pub kubeconfig: PathBuf,
+    /// Kubeconfig of this host's kubelet (`system:node:NAME`), talking to
+    /// the API over loopback like any remote agent would.
+    pub node_kubeconfig: PathBuf,
+    /// The cluster CA certificate (PEM).
+    pub ca_pem: String,
 }
 
 /// Serving certificate that can be replaced while connections go on.
@@ -147,6 +152,7 @@ pub async fn start(cfg: ServerConfig) -> Result<Running, ServerError> {
     let host = if host.contains(':') { format!("[{host}]") } else { host };
     let external_url = format!("https://{host}:{}", addr.port());
     pki::kubeconfig::write(&cfg.kubeconfig, "default", &external_url, &ca.cert_pem, &admin)?;
+    let node_kubeconfig = write_node_kubeconfig(&ca, &cfg, addr.port())?;
     let issuer = crate::auth::TokenIssuer::load(&tls_dir, &cfg.cluster, &ca.cert_pem, &external_url)?;
     crate::auth::register(&cfg.cluster, Arc::new(issuer));
 
@@ -159,7 +165,25 @@ pub async fn start(cfg: ServerConfig) -> Result<Running, ServerError> {
         tokio::spawn(crate::controllers::run(client, cfg.cluster.clone(), clock));
     }
     tracing::info!(%addr, kubeconfig = %cfg.kubeconfig.display(), "API server listening");
-    Ok(Running { api, addr, store, kubeconfig: cfg.kubeconfig.clone() })
+    Ok(Running { api, addr, store, kubeconfig: cfg.kubeconfig.clone(), node_kubeconfig, ca_pem: ca.cert_pem.clone() })
+}
+
+/// The credentials of the kubelet on the server's own host: a client
+/// certificate for `system:node:NAME` in `system:nodes`, the identity a
+/// joining agent gets too. Always loopback: the agent on this host never
+/// depends on the external address.
+fn write_node_kubeconfig(ca: &Ca, cfg: &ServerConfig, port: u16) -> Result<PathBuf, ServerError> {
+    let spec = LeafSpec {
+        common_name: format!("system:node:{}", cfg.node_name),
+        organizations: vec!["system:nodes".into()],
+        client: true,
+        ..Default::default()
+    };
+    let cert = ca.load_or_issue(&format!("client-node-{}", cfg.node_name), &spec)?;
+    let host = if cfg.bind_address.is_ipv6() && !cfg.bind_address.is_unspecified() { "[::1]" } else { "127.0.0.1" };
+    let path = cfg.data_dir.join("agent").join("kubelet.kubeconfig");
+    pki::kubeconfig::write(&path, "default", &format!("https://{host}:{port}"), &ca.cert_pem, &cert)?;
+    Ok(path)
 }
 
 async fn renew_serving(ca: Arc<Ca>, cfg: ServerConfig, resolver: Arc<SwappableCert>) {

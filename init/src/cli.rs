@@ -136,6 +136,62 @@ pub struct ServerArgs {
     pub node_name: Option<String>,
     #[command(flatten)]
     pub cluster: ClusterArgs,
+    #[command(flatten)]
+    pub node: NodeArgs,
+}
+
+/// Settings of the node agent (kubelet) on this host.
+#[derive(Args, Debug, Clone)]
+pub struct NodeArgs {
+    /// Use this CRI socket instead of starting containerd.
+    #[arg(long)]
+    pub container_runtime_endpoint: Option<PathBuf>,
+    /// Address other nodes and the API server reach this node on
+    /// [default: the address of the default route's interface].
+    #[arg(long)]
+    pub node_ip: Option<IpAddr>,
+    /// Port of the kubelet's HTTPS endpoint.
+    #[arg(long, default_value_t = 10250)]
+    pub kubelet_port: u16,
+    /// Linux bridge pods attach to.
+    #[arg(long, default_value = "cni0")]
+    pub cni_bridge: String,
+    /// Directory with the CNI plugins.
+    #[arg(long, default_value = "/usr/lib/cni")]
+    pub cni_bin_dir: PathBuf,
+    /// Label for the node at registration, KEY=VALUE (repeatable).
+    #[arg(long = "node-label")]
+    pub node_labels: Vec<String>,
+    /// Taint for the node at registration, KEY=VALUE:EFFECT (repeatable).
+    #[arg(long = "node-taint")]
+    pub node_taints: Vec<String>,
+}
+
+impl NodeArgs {
+    pub fn to_config(
+        &self,
+        node_name: &str,
+        data_dir: &std::path::Path,
+        cluster: &coracle_control::config::ClusterConfig,
+    ) -> anyhow::Result<coracle_agent::AgentConfig> {
+        let mut cfg = coracle_agent::AgentConfig::new(node_name, data_dir.to_path_buf());
+        cfg.cri_endpoint = self.container_runtime_endpoint.clone();
+        cfg.node_ip = self.node_ip;
+        cfg.kubelet_port = self.kubelet_port;
+        cfg.bridge_name = self.cni_bridge.clone();
+        cfg.cni_bin_dir = self.cni_bin_dir.clone();
+        cfg.cluster_dns = cluster
+            .cluster_dns
+            .parse()
+            .with_context(|| format!("--cluster-dns {:?}: expected an IP address", cluster.cluster_dns))?;
+        cfg.cluster_domain = cluster.cluster_domain.clone();
+        for l in &self.node_labels {
+            let (k, v) = l.split_once('=').with_context(|| format!("--node-label {l:?}: expected KEY=VALUE"))?;
+            cfg.node_labels.push((k.to_string(), v.to_string()));
+        }
+        cfg.node_taints = self.node_taints.clone();
+        Ok(cfg)
+    }
 }
 
 /// Cluster settings (k3s' flag names; upstream component flags for the rest).
@@ -206,9 +262,6 @@ fn hostname() -> String {
 }
 
 pub async fn server(args: ServerArgs) -> anyhow::Result<()> {
-    if !args.disable_agent {
-        tracing::warn!("the node agent (kubelet) is not part of this build yet; running the control plane only, as with --disable-agent");
-    }
     let node_name = args.node_name.clone().unwrap_or_else(hostname);
     let cluster = args.cluster.to_config(&node_name)?;
     let kubeconfig = args.write_kubeconfig.clone().unwrap_or_else(|| args.data_dir.join("kubeconfig.yaml"));
@@ -222,14 +275,24 @@ pub async fn server(args: ServerArgs) -> anyhow::Result<()> {
         cluster: std::sync::Arc::new(cluster),
         controllers: true,
     };
-    let running = server::start(cfg).await.with_context(|| format!("starting the server in {}", args.data_dir.display()))?;
+    let running = server::start(cfg.clone()).await.with_context(|| format!("starting the server in {}", args.data_dir.display()))?;
     eprintln!("coracle: API server ready on https://{} — kubeconfig: {}", running.addr, running.kubeconfig.display());
+    let agent = if args.disable_agent {
+        None
+    } else {
+        let agent_cfg = args.node.to_config(&node_name, &args.data_dir, &cfg.cluster)?;
+        let client = coracle_agent::client_from_kubeconfig(&running.node_kubeconfig).await?;
+        Some(coracle_agent::Agent::start(agent_cfg, client).await.context("starting the node agent")?)
+    };
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).context("installing SIGTERM handler")?;
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         _ = term.recv() => {}
     }
     tracing::info!("shutting down");
+    if let Some(agent) = agent {
+        agent.stop().await;
+    }
     running.store.close();
     Ok(())
 }

@@ -1,0 +1,117 @@
+//! Starting the agent: runtime first (containerd, pause image, pre-loaded
+//! images), then the node, the pods, networking and the kubelet endpoint.
+
+use crate::containerd::{self, Containerd, Health, Layout, Settings};
+use crate::context::Context;
+use crate::cri::Cri;
+use crate::{images, AgentConfig};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Containerd(#[from] containerd::ContainerdError),
+    #[error(transparent)]
+    Cri(#[from] crate::cri::CriError),
+    #[error("{path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("kubeconfig {path}: {message}")]
+    Kubeconfig { path: PathBuf, message: String },
+}
+
+/// A running agent.
+pub struct Agent {
+    pub ctx: Arc<Context>,
+    containerd: Option<Containerd>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+/// A kube client from a kubeconfig file.
+pub async fn client_from_kubeconfig(path: &std::path::Path) -> Result<kube::Client, StartError> {
+    let err = |message: String| StartError::Kubeconfig { path: path.to_path_buf(), message };
+    let kc = kube::config::Kubeconfig::read_from(path).map_err(|e| err(e.to_string()))?;
+    let config = kube::Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default())
+        .await
+        .map_err(|e| err(e.to_string()))?;
+    kube::Client::try_from(config).map_err(|e| err(e.to_string()))
+}
+
+impl Agent {
+    /// Starts everything; returns once the tasks are running (the node
+    /// reports NotReady with the reason while the runtime is not up).
+    pub async fn start(cfg: AgentConfig, client: kube::Client) -> Result<Agent, StartError> {
+        let started = std::time::Instant::now();
+        let agent_dir = cfg.agent_dir();
+        for d in [agent_dir.clone(), cfg.images_dir(), cfg.pods_dir(), cfg.logs_dir()] {
+            std::fs::create_dir_all(&d).map_err(|source| StartError::Io { path: d.clone(), source })?;
+        }
+        let (containerd, health) = match &cfg.cri_endpoint {
+            Some(_) => (None, tokio::sync::watch::channel(Health::Running { pid: 0 }).1),
+            None => {
+                let settings = Settings {
+                    sandbox_image: images::pause::IMAGE.into(),
+                    cni_bin_dir: cfg.cni_bin_dir.clone(),
+                    cni_conf_dir: cfg.cni_conf_dir(),
+                    registries_dir: cfg.registries_dir(),
+                    runc: containerd::find_binary("runc", "CORACLE_RUNC").unwrap_or_else(|| "/usr/sbin/runc".into()),
+                    restrict_oom_score_adj: !containerd::config::has_cap_sys_resource(),
+                };
+                let c = Containerd::start(Layout::under(&agent_dir.join("containerd")), &settings)?;
+                let h = c.health();
+                (Some(c), h)
+            }
+        };
+        let cri = Cri::new(&cfg.cri_socket())?;
+        let ctx = Arc::new(Context { cfg, client, cri, runtime_health: health, started });
+        let mut tasks = Vec::new();
+        tasks.push(tokio::spawn(prepare_images(ctx.clone())));
+        Ok(Agent { ctx, containerd, tasks })
+    }
+
+    /// Stops the agent's tasks and containerd. Pods keep running (as with
+    /// k3s): a restarted agent adopts them.
+    pub async fn stop(self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+        if let Some(c) = self.containerd {
+            c.stop().await;
+        }
+    }
+}
+
+/// Writes and imports the pause image once the runtime answers, then keeps
+/// importing what is dropped into the images directory.
+async fn prepare_images(ctx: Arc<Context>) {
+    let socket = ctx.cfg.cri_socket();
+    loop {
+        match ctx.cri.wait_ready(Duration::from_secs(30)).await {
+            Ok(v) => {
+                tracing::info!(runtime = %v.runtime_name, version = %v.runtime_version, "container runtime ready");
+                break;
+            }
+            Err(e) => tracing::warn!(error = %e, "waiting for the container runtime"),
+        }
+    }
+    let pause = ctx.cfg.agent_dir().join("pause.tar");
+    loop {
+        let res = match images::pause_archive() {
+            Ok(bytes) => tokio::fs::write(&pause, bytes).await.map_err(|e| format!("{}: {e}", pause.display())),
+            Err(e) => Err(e.to_string()),
+        };
+        let res = match res {
+            Ok(()) => images::import_archive(&socket, &pause).await.map_err(|e| e.to_string()),
+            Err(e) => Err(e),
+        };
+        match res {
+            Ok(()) => break,
+            Err(e) => {
+                tracing::warn!(error = %e, "pause image not imported yet");
+                tokio::time::sleep(Duration::from_secs(2)).await;
+            }
+        }
+    }
+    images::watch_dir(socket, ctx.cfg.images_dir(), Duration::from_secs(5)).await;
+}
