@@ -23,6 +23,63 @@ pub enum Command {
     /// Machine config tools.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Container image tools.
+    #[command(subcommand)]
+    Image(ImageCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ImageCommand {
+    /// Turn a directory into an OCI image archive a node imports from its
+    /// images directory (byte-for-byte reproducible with SOURCE_DATE_EPOCH).
+    Pack {
+        /// The directory that becomes the image's root filesystem.
+        #[arg(long)]
+        dir: PathBuf,
+        /// Image reference, REGISTRY/REPOSITORY:TAG (e.g. coracle.local/app:1).
+        #[arg(long)]
+        name: String,
+        /// Output file (OCI archive, .tar).
+        #[arg(long)]
+        out: PathBuf,
+        /// Entrypoint (repeat for more words).
+        #[arg(long)]
+        entrypoint: Vec<String>,
+        /// Environment variable KEY=VALUE (repeatable).
+        #[arg(long)]
+        env: Vec<String>,
+        /// Working directory.
+        #[arg(long)]
+        workdir: Option<String>,
+        /// Architecture (x86_64 or aarch64) [default: this machine's].
+        #[arg(long)]
+        arch: Option<String>,
+        /// Default command (after `--`).
+        #[arg(last = true)]
+        cmd: Vec<String>,
+    },
+}
+
+pub fn image(cmd: ImageCommand) -> anyhow::Result<()> {
+    match cmd {
+        ImageCommand::Pack { dir, name, out, entrypoint, env, workdir, arch, cmd } => {
+            use coracle_agent::images::oci;
+            anyhow::ensure!(dir.is_dir(), "{}: not a directory (give the image's root directory with --dir)", dir.display());
+            let entries = oci::entries_from_dir(&dir)?;
+            let cfg = oci::ImageConfig {
+                name,
+                entrypoint,
+                cmd,
+                env,
+                working_dir: workdir,
+                arch: arch.unwrap_or_else(|| std::env::consts::ARCH.to_string()),
+            };
+            oci::write_archive(&entries, &cfg, &out)?;
+            let size = std::fs::metadata(&out).map(|m| m.len()).unwrap_or(0);
+            eprintln!("coracle: wrote {} ({} files, {:.1} MiB) as {}", out.display(), entries.len(), size as f64 / 1048576.0, cfg.name);
+            Ok(())
+        }
+    }
 }
 
 #[derive(Args, Debug, Default)]

@@ -1,0 +1,191 @@
+//! `coracle server` WITH its node agent: real containerd, real pods.
+//!
+//! Every node server gets its own bridge, pod and service networks, DNS
+//! address and kubelet port, so tests can run side by side, and a busybox
+//! image (`coracle.local/busybox:1`, from Debian's busybox-static) in its
+//! images directory before it starts. Dropping the server stops it, then
+//! kills whatever pods it left running (shims and their processes) and
+//! removes its bridge.
+
+use super::{free_port, tempdir, Server};
+use coracle_agent::images::oci::{self, Entry, ImageConfig};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+pub const BUSYBOX: &str = "coracle.local/busybox:1";
+
+/// The per-server network settings.
+#[derive(Debug, Clone)]
+pub struct NodeInfo {
+    pub name: String,
+    pub bridge: String,
+    pub cluster_cidr: String,
+    pub service_cidr: String,
+    pub cluster_dns: String,
+    pub kubelet_port: u16,
+}
+
+static NEXT: AtomicU32 = AtomicU32::new(0);
+
+impl NodeInfo {
+    fn new(tag: &str) -> NodeInfo {
+        // Distinct per test in this process and (likely) across processes.
+        let n = (std::process::id() * 7 + NEXT.fetch_add(1, Ordering::SeqCst)) % 50;
+        NodeInfo {
+            name: format!("{}-node", tag.to_lowercase().replace('_', "-")),
+            bridge: format!("cb{n}t{}", std::process::id() % 1000),
+            cluster_cidr: format!("10.{}.0.0/16", 100 + n),
+            service_cidr: format!("10.{}.0.0/16", 200 + n),
+            cluster_dns: format!("10.{}.0.10", 200 + n),
+            kubelet_port: free_port(),
+        }
+    }
+
+    pub fn args(&self) -> Vec<String> {
+        [
+            "--node-name",
+            &self.name,
+            "--cni-bridge",
+            &self.bridge,
+            "--cluster-cidr",
+            &self.cluster_cidr,
+            "--service-cidr",
+            &self.service_cidr,
+            "--cluster-dns",
+            &self.cluster_dns,
+            "--kubelet-port",
+            &self.kubelet_port.to_string(),
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+    }
+}
+
+/// A busybox root: /bin/busybox, one symlink per applet, a few dirs and
+/// an /etc/passwd, like the `busybox` image users know.
+pub fn busybox_entries() -> Vec<Entry> {
+    let bin = std::fs::read("/bin/busybox").expect("/bin/busybox (Debian's busybox-static) must be installed");
+    let list = std::process::Command::new("/bin/busybox").arg("--list").output().expect("busybox --list");
+    let mut entries = vec![
+        Entry::Dir { path: "bin".into(), mode: 0o755 },
+        Entry::File { path: "bin/busybox".into(), mode: 0o755, data: bin },
+        Entry::Dir { path: "etc".into(), mode: 0o755 },
+        Entry::File { path: "etc/passwd".into(), mode: 0o644, data: b"root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/home:/bin/false\n".to_vec() },
+        Entry::File { path: "etc/group".into(), mode: 0o644, data: b"root:x:0:\nnobody:x:65534:\n".to_vec() },
+        Entry::Dir { path: "tmp".into(), mode: 0o1777 },
+        Entry::Dir { path: "root".into(), mode: 0o700 },
+        Entry::Dir { path: "var".into(), mode: 0o755 },
+        Entry::Dir { path: "var/www".into(), mode: 0o755 },
+        Entry::Dir { path: "home".into(), mode: 0o755 },
+    ];
+    for applet in String::from_utf8_lossy(&list.stdout).split_whitespace() {
+        if applet != "busybox" {
+            entries.push(Entry::Symlink { path: format!("bin/{applet}"), target: "busybox".into() });
+        }
+    }
+    entries
+}
+
+/// Writes the busybox image archive to `path`.
+pub fn write_busybox(path: &Path) {
+    let cfg = ImageConfig { name: BUSYBOX.into(), cmd: vec!["sh".into()], arch: std::env::consts::ARCH.into(), ..Default::default() };
+    oci::write_archive(&busybox_entries(), &cfg, path).expect("write the busybox image archive");
+}
+
+impl Server {
+    /// A server with its node agent, on its own networks, with busybox.
+    pub fn start_node(tag: &str, args: &[&str]) -> Server {
+        Self::start_node_in(tempdir(tag), tag, args, &[])
+    }
+
+    pub fn start_node_in(dir: PathBuf, tag: &str, args: &[&str], env: &[(&str, &str)]) -> Server {
+        write_busybox(&dir.join("images").join("busybox.tar"));
+        let mut s = Server {
+            child: None,
+            kubeconfig: dir.join("kubeconfig.yaml"),
+            dir,
+            port: free_port(),
+            args: args.iter().map(|a| a.to_string()).collect(),
+            env: env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            node: Some(NodeInfo::new(tag)),
+        };
+        s.spawn_public();
+        s
+    }
+
+    pub fn node_name(&self) -> &str {
+        self.node.as_ref().map(|n| n.name.as_str()).unwrap_or("")
+    }
+
+    /// Waits until the busybox image is in the runtime (imported at start).
+    pub fn wait_image(&self, image: &str) -> bool {
+        let socket = self.dir.join("agent/containerd/containerd.sock");
+        super::eventually(60, || {
+            std::process::Command::new("ctr")
+                .arg("--address")
+                .arg(&socket)
+                .args(["-n", "k8s.io", "images", "ls", "-q"])
+                .output()
+                .map(|o| String::from_utf8_lossy(&o.stdout).lines().any(|l| l == image))
+                .unwrap_or(false)
+        })
+    }
+
+    /// SIGTERM the server (clean agent stop), then kill the pods it left
+    /// running and remove its bridge.
+    pub fn stop_node(&mut self) {
+        if let Some(c) = self.child.as_mut() {
+            let _ = std::process::Command::new("kill").arg("-TERM").arg(c.id().to_string()).status();
+            let _ = super::eventually(15, || c.try_wait().map(|s| s.is_some()).unwrap_or(true));
+        }
+        self.kill9();
+        kill_runtime_leftovers(&self.dir);
+        if let Some(n) = &self.node {
+            let _ = std::process::Command::new("ip").args(["link", "del", &n.bridge]).output();
+        }
+    }
+}
+
+fn cmdline(pid: u32) -> String {
+    std::fs::read(format!("/proc/{pid}/cmdline")).map(|b| String::from_utf8_lossy(&b).replace('\0', " ")).unwrap_or_default()
+}
+
+fn parent(pid: u32) -> Option<u32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat.rsplit_once(')')?.1.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// Kills containerd and the shims started for this data dir, with every
+/// process below them (the containers).
+fn kill_runtime_leftovers(dir: &Path) {
+    let key = dir.to_string_lossy().to_string();
+    let pids: Vec<u32> = std::fs::read_dir("/proc")
+        .map(|rd| rd.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok()).collect())
+        .unwrap_or_default();
+    let roots: Vec<u32> = pids.iter().copied().filter(|p| cmdline(*p).contains(&key)).collect();
+    let mut doomed = roots.clone();
+    // Descendants of the roots (containers under their shims).
+    let mut changed = true;
+    while changed {
+        changed = false;
+        for p in &pids {
+            if !doomed.contains(p) && parent(*p).map(|pp| doomed.contains(&pp)).unwrap_or(false) {
+                doomed.push(*p);
+                changed = true;
+            }
+        }
+    }
+    for p in doomed.iter().rev() {
+        let _ = std::process::Command::new("kill").arg("-KILL").arg(p.to_string()).status();
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    // Unmount what the runtime left mounted under the data dir, deepest first.
+    let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap_or_default();
+    let mut under: Vec<&str> = mounts.lines().filter_map(|l| l.split_whitespace().nth(1)).filter(|m| m.starts_with(&key)).collect();
+    under.sort_by_key(|m| std::cmp::Reverse(m.len()));
+    for m in under {
+        let _ = std::process::Command::new("umount").arg("-l").arg(m).status();
+    }
+}
