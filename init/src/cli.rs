@@ -222,6 +222,10 @@ pub struct NodeArgs {
     /// Taint for the node at registration, KEY=VALUE:EFFECT (repeatable).
     #[arg(long = "node-taint")]
     pub node_taints: Vec<String>,
+    /// Registry mirrors and credentials (k3s' registries.yaml format)
+    /// [default: DATA_DIR/registries.yaml].
+    #[arg(long)]
+    pub private_registry: Option<PathBuf>,
 }
 
 impl NodeArgs {
@@ -247,6 +251,9 @@ impl NodeArgs {
             cfg.node_labels.push((k.to_string(), v.to_string()));
         }
         cfg.node_taints = self.node_taints.clone();
+        if let Some(r) = &self.private_registry {
+            cfg.registries_file = r.clone();
+        }
         Ok(cfg)
     }
 }
