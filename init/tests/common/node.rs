@@ -8,12 +8,12 @@
 //! removes its bridge.
 
 use super::{free_port, tempdir, Server};
-use coracle_agent::images::oci::{self, Entry, ImageConfig};
+use coracle_agent::images::oci::Entry;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-pub const BUSYBOX: &str = "coracle.local/busybox:1";
+pub const BUSYBOX: &str = coracle_agent::images::busybox::IMAGE;
 
 /// The per-server network settings.
 #[derive(Debug, Clone)]
@@ -63,35 +63,17 @@ impl NodeInfo {
     }
 }
 
-/// A busybox root: /bin/busybox, one symlink per applet, a few dirs and
-/// an /etc/passwd, like the `busybox` image users know.
+/// The busybox image's entries (for tests that make variants of it).
 pub fn busybox_entries() -> Vec<Entry> {
     let bin = std::fs::read("/bin/busybox").expect("/bin/busybox (Debian's busybox-static) must be installed");
     let list = std::process::Command::new("/bin/busybox").arg("--list").output().expect("busybox --list");
-    let mut entries = vec![
-        Entry::Dir { path: "bin".into(), mode: 0o755 },
-        Entry::File { path: "bin/busybox".into(), mode: 0o755, data: bin },
-        Entry::Dir { path: "etc".into(), mode: 0o755 },
-        Entry::File { path: "etc/passwd".into(), mode: 0o644, data: b"root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/home:/bin/false\n".to_vec() },
-        Entry::File { path: "etc/group".into(), mode: 0o644, data: b"root:x:0:\nnobody:x:65534:\n".to_vec() },
-        Entry::Dir { path: "tmp".into(), mode: 0o1777 },
-        Entry::Dir { path: "root".into(), mode: 0o700 },
-        Entry::Dir { path: "var".into(), mode: 0o755 },
-        Entry::Dir { path: "var/www".into(), mode: 0o755 },
-        Entry::Dir { path: "home".into(), mode: 0o755 },
-    ];
-    for applet in String::from_utf8_lossy(&list.stdout).split_whitespace() {
-        if applet != "busybox" {
-            entries.push(Entry::Symlink { path: format!("bin/{applet}"), target: "busybox".into() });
-        }
-    }
-    entries
+    coracle_agent::images::busybox::entries(bin, &String::from_utf8_lossy(&list.stdout))
 }
 
 /// Writes the busybox image archive to `path`.
 pub fn write_busybox(path: &Path) {
-    let cfg = ImageConfig { name: BUSYBOX.into(), cmd: vec!["sh".into()], arch: std::env::consts::ARCH.into(), ..Default::default() };
-    oci::write_archive(&busybox_entries(), &cfg, path).expect("write the busybox image archive");
+    coracle_agent::images::busybox::write(Path::new("/bin/busybox"), std::env::consts::ARCH, path)
+        .expect("write the busybox image archive (needs Debian's busybox-static)");
 }
 
 impl Server {
