@@ -26,6 +26,12 @@ pub enum Command {
     /// Container image tools.
     #[command(subcommand)]
     Image(ImageCommand),
+    /// Stop everything a host node left running: containerd, every pod's
+    /// containers, and the mounts under the data dir (like k3s-killall.sh).
+    Killall {
+        #[arg(long, default_value = "/var/lib/coracle")]
+        data_dir: PathBuf,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -58,6 +64,12 @@ pub enum ImageCommand {
         #[arg(last = true)]
         cmd: Vec<String>,
     },
+}
+
+pub fn killall(data_dir: &std::path::Path) -> anyhow::Result<()> {
+    let n = coracle_agent::killall::kill_all(data_dir);
+    eprintln!("coracle: stopped {n} processes of the node in {}", data_dir.display());
+    Ok(())
 }
 
 pub fn image(cmd: ImageCommand) -> anyhow::Result<()> {

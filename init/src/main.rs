@@ -55,6 +55,7 @@ fn run() -> anyhow::Result<()> {
             cli::Command::Server(s) => cli::server(s).await,
             cli::Command::Config(c) => cli::config(c),
             cli::Command::Image(c) => cli::image(c),
+            cli::Command::Killall { data_dir } => cli::killall(&data_dir),
             cli::Command::Init(a) => cli::init(a),
         }
     })

@@ -11,7 +11,6 @@ use super::{free_port, tempdir, Server};
 use coracle_agent::images::oci::Entry;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::Duration;
 
 pub const BUSYBOX: &str = coracle_agent::images::busybox::IMAGE;
 
@@ -123,51 +122,9 @@ impl Server {
             let _ = super::eventually(15, || c.try_wait().map(|s| s.is_some()).unwrap_or(true));
         }
         self.kill9();
-        kill_runtime_leftovers(&self.dir);
+        coracle_agent::killall::kill_all(&self.dir);
         if let Some(n) = &self.node {
             let _ = std::process::Command::new("ip").args(["link", "del", &n.bridge]).output();
         }
-    }
-}
-
-fn cmdline(pid: u32) -> String {
-    std::fs::read(format!("/proc/{pid}/cmdline")).map(|b| String::from_utf8_lossy(&b).replace('\0', " ")).unwrap_or_default()
-}
-
-fn parent(pid: u32) -> Option<u32> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    stat.rsplit_once(')')?.1.split_whitespace().nth(1)?.parse().ok()
-}
-
-/// Kills containerd and the shims started for this data dir, with every
-/// process below them (the containers).
-fn kill_runtime_leftovers(dir: &Path) {
-    let key = dir.to_string_lossy().to_string();
-    let pids: Vec<u32> = std::fs::read_dir("/proc")
-        .map(|rd| rd.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok()).collect())
-        .unwrap_or_default();
-    let roots: Vec<u32> = pids.iter().copied().filter(|p| cmdline(*p).contains(&key)).collect();
-    let mut doomed = roots.clone();
-    // Descendants of the roots (containers under their shims).
-    let mut changed = true;
-    while changed {
-        changed = false;
-        for p in &pids {
-            if !doomed.contains(p) && parent(*p).map(|pp| doomed.contains(&pp)).unwrap_or(false) {
-                doomed.push(*p);
-                changed = true;
-            }
-        }
-    }
-    for p in doomed.iter().rev() {
-        let _ = std::process::Command::new("kill").arg("-KILL").arg(p.to_string()).status();
-    }
-    std::thread::sleep(Duration::from_millis(200));
-    // Unmount what the runtime left mounted under the data dir, deepest first.
-    let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap_or_default();
-    let mut under: Vec<&str> = mounts.lines().filter_map(|l| l.split_whitespace().nth(1)).filter(|m| m.starts_with(&key)).collect();
-    under.sort_by_key(|m| std::cmp::Reverse(m.len()));
-    for m in under {
-        let _ = std::process::Command::new("umount").arg("-l").arg(m).status();
     }
 }
