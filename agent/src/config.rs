@@ -27,6 +27,11 @@ pub struct AgentConfig {
     pub node_labels: Vec<(String, String)>,
     /// Node taints given at registration (`--node-taint k=v:Effect`).
     pub node_taints: Vec<String>,
+    /// A server's node (labelled `node-role.kubernetes.io/control-plane`).
+    pub control_plane: bool,
+    /// Hard eviction thresholds, upstream `--eviction-hard` syntax
+    /// (`None` = the kubelet's defaults).
+    pub eviction_hard: Option<String>,
 }
 
 impl AgentConfig {
@@ -43,6 +48,8 @@ impl AgentConfig {
             cluster_domain: "cluster.local".into(),
             node_labels: Vec::new(),
             node_taints: Vec::new(),
+            control_plane: false,
+            eviction_hard: None,
         }
     }
 
