@@ -17,6 +17,7 @@ pub mod cri;
 pub mod images;
 pub mod killall;
 pub mod registries;
+pub mod node;
 pub mod run;
 
 pub use config::AgentConfig;
