@@ -19,6 +19,7 @@ pub mod killall;
 pub mod registries;
 pub mod node;
 pub mod run;
+pub mod volumes;
 
 pub use config::AgentConfig;
 pub use context::Context;
