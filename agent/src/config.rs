@@ -27,12 +27,15 @@ pub struct AgentConfig {
     pub node_labels: Vec<(String, String)>,
     /// Node taints given at registration (`--node-taint k=v:Effect`).
     pub node_taints: Vec<String>,
+    /// Registry mirrors and credentials (k3s' registries.yaml format).
+    pub registries_file: PathBuf,
 }
 
 impl AgentConfig {
     pub fn new(node_name: &str, data_dir: PathBuf) -> AgentConfig {
         AgentConfig {
             node_name: node_name.to_string(),
+            registries_file: data_dir.join("registries.yaml"),
             data_dir,
             cri_endpoint: None,
             cni_bin_dir: PathBuf::from("/usr/lib/cni"),

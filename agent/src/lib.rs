@@ -15,7 +15,9 @@ pub mod containerd;
 pub mod context;
 pub mod cri;
 pub mod images;
+pub mod killall;
 pub mod probes;
+pub mod registries;
 pub mod run;
 
 pub use config::AgentConfig;
