@@ -16,6 +16,7 @@ pub mod context;
 pub mod cri;
 pub mod images;
 pub mod killall;
+pub mod probes;
 pub mod registries;
 pub mod node;
 pub mod run;
