@@ -8,6 +8,10 @@ command -v mkfs.erofs >/dev/null || need+=(erofs-utils)
 command -v mkfs.ext4 >/dev/null || need+=(e2fsprogs)
 command -v losetup >/dev/null || need+=(mount)
 command -v unshare >/dev/null || need+=(util-linux)
+# PID 1 stage 2 tests: a DHCP server for the in-process DHCP client, FAT
+# images for boot blessing.
+command -v dnsmasq >/dev/null || need+=(dnsmasq-base)
+command -v mkfs.vfat >/dev/null || need+=(dosfstools)
 if [ ${#need[@]} -gt 0 ]; then
   echo "setup: installing ${need[*]} with apt-get" >&2
   apt-get update -q

@@ -49,7 +49,7 @@ pub async fn end_all_processes(reaper: &Reaper, grace: Duration) {
     tracing::info!(processes = n, grace_s = grace.as_secs(), "sent SIGTERM to remaining processes");
     let deadline = tokio::time::Instant::now() + grace;
     while tokio::time::Instant::now() < deadline {
-        reaper.reap_all();
+        reaper.reap_any();
         if other_processes().is_empty() {
             return;
         }
@@ -58,7 +58,7 @@ pub async fn end_all_processes(reaper: &Reaper, grace: Duration) {
     let n = signal_all(rustix::process::Signal::KILL);
     tracing::warn!(processes = n, "killed processes that outlived SIGTERM");
     for _ in 0..40 {
-        reaper.reap_all();
+        reaper.reap_any();
         if other_processes().is_empty() {
             break;
         }
