@@ -278,8 +278,8 @@ fn machine_setup_brings_up_cgroups_hostname_network_and_clock() {
     assert!(console.contains("would step (dry run) by 100"), "SNTP offset ~1000 s:\n{console}");
     // cgroup2 mounted privately with the kubepods subtree.
     assert!(console.contains("layout=mounted subtree="), "{console}");
-    let cg_dir = p.read("/proc/self/mountinfo");
-    assert!(cg_dir.contains(&format!("{} ", d("cgroup"))), "cgroup2 mounted in PID 1's namespace");
+    let mountinfo = std::fs::read_to_string(format!("/proc/{}/mountinfo", p.host_pid())).unwrap_or_default();
+    assert!(mountinfo.lines().any(|l| l.contains(&format!(" {} ", d("cgroup"))) && l.contains(" - cgroup2 ")), "cgroup2 mounted in PID 1's namespace:\n{mountinfo}");
     assert!(Path::new(&format!("/proc/{}/root{}/kubepods/burstable", p.host_pid(), d("cgroup"))).is_dir());
     // The log file has what the console has.
     let file = std::fs::read_to_string(dir.join("log/coracle.log")).unwrap_or_default();
@@ -315,7 +315,11 @@ fn fat_image(dir: &Path, entries: &[&str]) -> (PathBuf, String) {
     run("mkfs.vfat", &["-n", "ESP", &img.display().to_string()]);
     for e in entries {
         let (d, _) = e.rsplit_once('/').expect("path");
-        let _ = Command::new("mmd").args(["-D", "s", "-i", &img.display().to_string(), &format!("::/{d}")]).output();
+        let mut prefix = String::new();
+        for part in d.split('/') {
+            prefix.push_str(&format!("/{part}"));
+            let _ = Command::new("mmd").args(["-D", "s", "-i", &img.display().to_string(), &format!("::{prefix}")]).output();
+        }
         let local = dir.join("entry");
         std::fs::write(&local, "uki").expect("entry");
         run("mcopy", &["-i", &img.display().to_string(), &local.display().to_string(), &format!("::/{e}")]);
@@ -333,14 +337,25 @@ fn a_healthy_boot_renames_the_counted_entry_on_the_fat_esp() {
     let dir = scratch("bless");
     let (img, loopdev) = fat_image(&dir, &["EFI/Linux/coracle-a+2-1.efi", "EFI/Linux/coracle-b+3-0.efi"]);
     let mut p = Pid1::start(&dir, None, &["--skip-machine-setup", "--no-node", "--esp", &loopdev, "--cmdline", "console=ttyS0 coracle.slot=a", "--bless-now"]);
-    assert!(eventually(20, || p.console().contains("coracle: slot blessed")), "{}", p.console());
+    let vfat = std::fs::read_to_string("/proc/filesystems").unwrap_or_default().contains("vfat");
+    assert!(eventually(20, || p.console().contains("slot blessed") || p.console().contains("cannot bless slot a")), "{}", p.console());
     p.signal("TERM");
     p.wait_end();
     let _ = Command::new("losetup").args(["-d", &loopdev]).status();
     let list = fat_list(&img, "EFI/Linux");
-    assert!(list.contains("coracle-a.efi") && !list.contains("coracle-a+2-1.efi"), "{list}\n{}", p.console());
-    assert!(list.contains("coracle-b+3-0.efi"), "the other slot keeps its counter: {list}");
-    assert!(p.console().contains("coracle-a+2-1.efi -> coracle-a.efi"), "{}", p.console());
+    if vfat {
+        assert!(p.console().contains("coracle: slot blessed"), "{}", p.console());
+        assert!(list.contains("coracle-a.efi") && !list.contains("coracle-a+2-1.efi"), "{list}\n{}", p.console());
+        assert!(list.contains("coracle-b+3-0.efi"), "the other slot keeps its counter: {list}");
+        assert!(p.console().contains("coracle-a+2-1.efi -> coracle-a.efi"), "{}", p.console());
+    } else {
+        // This kernel cannot mount FAT: the failure is one clear line and
+        // the ESP is left alone (the renaming itself is unit-tested on a
+        // directory).
+        eprintln!("note: no vfat in this kernel; checking the failure path only");
+        assert!(p.console().contains(&format!("coracle: cannot bless slot a: cannot mount {loopdev} (vfat)")), "{}", p.console());
+        assert!(list.contains("coracle-a+2-1.efi"), "{list}");
+    }
     let _ = std::fs::remove_dir_all(dir);
 }
 
@@ -369,7 +384,8 @@ fn a_slot_on_trial_reboots_when_the_health_deadline_passes() {
 #[test]
 fn tokio_children_keep_their_status_while_orphans_are_reaped() {
     let dir = scratch("tokio-children");
-    let orphaner = "orphaner=/bin/sh -c 'while true; do (sleep 0.05 &); sleep 0.02; done'";
+    // Orphans for a few seconds while the tokio children run, then none.
+    let orphaner = "orphaner=/bin/sh -c 'for i in $(seq 150); do (sleep 0.05 &); sleep 0.02; done; exec sleep 1000'";
     let mut p = Pid1::start(&dir, None, &["--skip-machine-setup", "--no-node", "--supervise", orphaner, "--test-tokio-children", "40"]);
     assert!(
         eventually(60, || p.console().contains("children all got their exit status") || p.console().contains("children lost their exit status")),
@@ -377,15 +393,54 @@ fn tokio_children_keep_their_status_while_orphans_are_reaped() {
         p.console()
     );
     assert!(p.console().contains("tokio and std children all got their exit status children=80"), "{}", p.console());
-    // And the orphans did not pile up as zombies meanwhile.
+    // And every orphan's zombie was reaped (after the grace its owner gets).
     let init = p.host_pid();
-    let zombies = std::fs::read_to_string(format!("/proc/{init}/task/{init}/children"))
-        .unwrap_or_default()
-        .split_whitespace()
-        .filter(|c| std::fs::read_to_string(format!("/proc/{c}/stat")).is_ok_and(|s| s.rsplit_once(')').is_some_and(|(_, r)| r.trim_start().starts_with('Z'))))
-        .count();
-    assert!(zombies < 50, "zombies reaped within the grace: {zombies} left");
+    let zombies = || {
+        let kids: Vec<String> = std::fs::read_dir(format!("/proc/{init}/task"))
+            .map(|d| d.flatten().filter_map(|t| std::fs::read_to_string(t.path().join("children")).ok()).collect())
+            .unwrap_or_default();
+        kids.iter()
+            .flat_map(|k| k.split_whitespace())
+            .filter(|c| std::fs::read_to_string(format!("/proc/{c}/stat")).is_ok_and(|s| s.rsplit_once(')').is_some_and(|(_, r)| r.trim_start().starts_with('Z'))))
+            .count()
+    };
+    assert!(eventually(15, || zombies() == 0), "zombies left: {}", zombies());
+    assert!(p.console().contains("service=\"orphaner\""), "{}", p.console());
     p.signal("TERM");
     assert_eq!(p.wait_end(), SIGINT);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn the_node_runs_as_tasks_of_pid_1_and_stops_with_it() {
+    let dir = scratch("node");
+    let cfg = dir.join("machine.yaml");
+    std::fs::write(
+        &cfg,
+        "apiVersion: coracle.dev/v1alpha1\nkind: MachineConfig\nnode:\n  name: stage2-node\nnetwork:\n  interfaces:\n    - name: lo\n      addresses: [127.0.0.1/8]\nmanifests:\n  hello.yaml: |\n    apiVersion: v1\n    kind: ConfigMap\n    metadata: {name: hello, namespace: default}\n    data: {from: machine-config}\n",
+    )
+    .expect("config");
+    let d = |p: &str| dir.join(p).display().to_string();
+    let mut p = Pid1::start(
+        &dir,
+        None,
+        &["--setup", "net", "--machine-config", &d("machine.yaml"), "--data-dir", &d("data"), "--log-dir", &d("log")],
+    );
+    assert!(eventually(120, || p.console().contains("coracle: api ready") && p.console().contains("coracle: containerd up")), "{}", p.console());
+    assert!(eventually(30, || p.console().contains("machine config manifests applied")), "{}", p.console());
+    // The manifest is there, owned by coracle-manifests (server-side apply).
+    let kubeconfig = dir.join("data/kubeconfig.yaml");
+    let out = Command::new("nsenter")
+        .args(["-t", &p.host_pid().to_string(), "-n", "kubectl", "--kubeconfig", &kubeconfig.display().to_string(), "get", "configmap", "hello", "--show-managed-fields", "-o", "json"])
+        .output()
+        .expect("kubectl");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("\"from\": \"machine-config\"") && text.contains("\"manager\": \"coracle-manifests\""), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    p.signal("TERM");
+    assert_eq!(p.wait_end(), SIGINT, "{}", p.console());
+    let console = p.console();
+    assert_eq!(console.matches("coracle: api ready").count(), 1, "each milestone once:\n{console}");
+    assert!(console.contains("containerd stopped") && console.contains("node stopped"), "{console}");
+    assert!(!console.contains("wait failed"), "containerd's status reached tokio, not the reaper:\n{console}");
     let _ = std::fs::remove_dir_all(dir);
 }

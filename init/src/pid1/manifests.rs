@@ -90,7 +90,7 @@ pub async fn apply(client: kube::Client, files: BTreeMap<String, String>) {
             match apply_one(&client, &d).await {
                 Ok(()) => tracing::info!(manifest = d.origin, "manifest applied"),
                 Err(e) => {
-                    if round % 12 == 0 {
+                    if round.is_multiple_of(12) {
                         tracing::warn!(error = e, "manifest not applied yet; retrying");
                     }
                     left.push(d);

@@ -154,6 +154,7 @@ pub async fn watch_health(client: kube::Client, node_name: String, manifests: st
     tracing::info!(slot = ?target.slot, on_trial = trial, deadline_s = deadline.as_secs(), "watching node health");
     let nodes: kube::Api<Node> = kube::Api::all(client.clone());
     let mut api_up = false;
+    let mut deadline_active = true;
     loop {
         if !api_up && api_ready(&client).await {
             api_up = true;
@@ -170,17 +171,18 @@ pub async fn watch_health(client: kube::Client, node_name: String, manifests: st
                 }
             }
         }
-        if markers::since_boot() > deadline {
+        if deadline_active && markers::since_boot() > deadline {
+            let what = if api_up { "the node did not become Ready" } else { "the API did not answer" };
             if trial {
-                let why = format!("the API{} did not become ready within {}s of boot", if api_up { " answered but the node" } else { "" }, deadline.as_secs());
-                eprintln!("coracle: health deadline passed: {why}; rebooting so the boot loader falls back");
+                eprintln!("coracle: health deadline passed: {what} within {}s of boot; rebooting so the boot loader falls back", deadline.as_secs());
                 markers::milestone("health deadline passed");
-                let _ = reboot.send(why).await;
+                let _ = reboot.send(format!("{what} within {}s of boot", deadline.as_secs())).await;
                 return;
             }
-            tracing::warn!(deadline_s = deadline.as_secs(), "node not healthy by the deadline; the slot is not on trial, so no reboot");
-            // Keep watching for the milestones, without a deadline.
-            return Box::pin(watch_health(client, node_name, std::collections::BTreeMap::new(), Duration::MAX, target, reboot)).await;
+            // Not on trial: a reboot would only come back here. Keep
+            // watching for the milestones.
+            tracing::warn!(deadline_s = deadline.as_secs(), "{what} by the health deadline; the slot is not on trial, so no reboot");
+            deadline_active = false;
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
     }

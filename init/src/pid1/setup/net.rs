@@ -246,8 +246,7 @@ async fn keep_lease(client: Client, iface: Iface, run_dir: PathBuf, static_dns: 
         current = Some(lease);
         // Renew at T1 (unicast), rebind at T2 (broadcast), until expiry.
         let mut start = tokio::time::Instant::now();
-        'held: loop {
-            let Some(l) = current.clone() else { break };
+        'held: while let Some(l) = current.clone() {
             tokio::time::sleep_until(start + l.t1).await;
             while tokio::time::Instant::now() < start + l.lease {
                 let rebind = tokio::time::Instant::now() >= start + l.t2;
