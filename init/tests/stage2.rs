@@ -336,7 +336,9 @@ fn fat_list(img: &Path, dir: &str) -> String {
 fn a_healthy_boot_renames_the_counted_entry_on_the_fat_esp() {
     let dir = scratch("bless");
     let (img, loopdev) = fat_image(&dir, &["EFI/Linux/coracle-a+2-1.efi", "EFI/Linux/coracle-b+3-0.efi"]);
-    let mut p = Pid1::start(&dir, None, &["--skip-machine-setup", "--no-node", "--esp", &loopdev, "--cmdline", "console=ttyS0 coracle.slot=a", "--bless-now"]);
+    // `--setup mounts`: a private /run for the ESP's mount point.
+    let log_dir = dir.join("log").display().to_string();
+    let mut p = Pid1::start(&dir, None, &["--setup", "mounts", "--log-dir", &log_dir, "--no-node", "--esp", &loopdev, "--cmdline", "console=ttyS0 coracle.slot=a", "--bless-now"]);
     let vfat = std::fs::read_to_string("/proc/filesystems").unwrap_or_default().contains("vfat");
     assert!(eventually(20, || p.console().contains("slot blessed") || p.console().contains("cannot bless slot a")), "{}", p.console());
     p.signal("TERM");

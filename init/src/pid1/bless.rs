@@ -169,11 +169,17 @@ pub fn with_esp<T>(source: &Path, mount_at: &Path, read_only: bool, f: impl FnOn
     if read_only {
         flags |= MountFlags::RDONLY;
     }
-    mount(source, mount_at, "vfat", flags, None).map_err(|e| format!("cannot mount {} (vfat) on {}: {e}", source.display(), mount_at.display()))?;
+    if let Err(e) = mount(source, mount_at, "vfat", flags, None) {
+        let _ = std::fs::remove_dir(mount_at);
+        return Err(format!("cannot mount {} (vfat) on {}: {e}", source.display(), mount_at.display()));
+    }
     let out = f(mount_at);
     rustix::fs::sync();
-    if let Err(e) = unmount(mount_at, UnmountFlags::empty()) {
-        tracing::warn!(esp = %source.display(), error = %e, "cannot unmount the ESP");
+    match unmount(mount_at, UnmountFlags::empty()) {
+        Ok(()) => {
+            let _ = std::fs::remove_dir(mount_at);
+        }
+        Err(e) => tracing::warn!(esp = %source.display(), error = %e, "cannot unmount the ESP"),
     }
     Ok(out)
 }
