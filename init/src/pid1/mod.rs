@@ -142,6 +142,14 @@ async fn stage2(opts: Options) -> anyhow::Result<Kind> {
     }
     // Signals first: a SIGTERM during setup still powers off cleanly.
     let signals = signals().context("installing signal handlers")?;
+    let mut setup = setup::Setup::default();
+    if opts.machine_setup {
+        // Stage 1 mounted the data partition on /var: unmount it last.
+        if setup::mounts::is_mount_point(Path::new("/var")) && opts.env.steps.contains("mounts") {
+            mounted.push("/var".into());
+        }
+        setup = setup::early(&opts.env);
+    }
     let config = match machine_config(&opts) {
         Ok((cfg, from)) => {
             tracing::info!(step = "machine-config", ok = true, source = from, role = ?cfg.node.role, "machine config read");
@@ -155,13 +163,8 @@ async fn stage2(opts: Options) -> anyhow::Result<Kind> {
     };
     let defaults = crate::machine::parse(&format!("apiVersion: {}\nkind: {}\n", crate::machine::API_VERSION, crate::machine::KIND), "(defaults)")?;
     let cfg = config.clone().unwrap_or(defaults);
-    let mut setup = setup::Setup::default();
     if opts.machine_setup {
-        // Stage 1 mounted the data partition on /var: unmount it last.
-        if setup::mounts::is_mount_point(Path::new("/var")) && opts.env.steps.contains("mounts") {
-            mounted.push("/var".into());
-        }
-        setup = setup::run(&cfg, &opts.env).await;
+        setup = setup::run(&cfg, &opts.env, setup).await;
         mounted.append(&mut setup.mounted);
         markers::milestone("setup done");
         if opts.env.steps.contains("clock") {

@@ -96,13 +96,19 @@ fn report(step: &str, started: Instant, result: Result<String, String>) {
     }
 }
 
-/// Run the chosen steps in order.
-pub async fn run(cfg: &MachineConfig, env: &Env) -> Setup {
+/// The first step, which needs no machine config (reading it from the
+/// ESP needs a mounted /run).
+pub fn early(env: &Env) -> Setup {
     let mut s = Setup::default();
     if env.wants("mounts") {
         let t = Instant::now();
         report("mounts", t, mounts::setup(&mut s.mounted));
     }
+    s
+}
+
+/// Run the chosen steps after [`early`], in order.
+pub async fn run(cfg: &MachineConfig, env: &Env, mut s: Setup) -> Setup {
     if env.wants("cgroups") {
         let t = Instant::now();
         report("cgroups", t, cgroups::setup(&env.cgroup_root, &mut s.mounted));
