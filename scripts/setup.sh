@@ -21,6 +21,10 @@ command -v skopeo >/dev/null || need+=(skopeo)
 command -v docker-registry >/dev/null || need+=(docker-registry)
 command -v htpasswd >/dev/null || need+=(apache2-utils)
 command -v ip >/dev/null || need+=(iproute2)
+# PID 1 stage 2 tests: a DHCP server for the in-process DHCP client, FAT
+# images for boot blessing.
+command -v dnsmasq >/dev/null || need+=(dnsmasq-base)
+command -v mkfs.vfat >/dev/null || need+=(dosfstools)
 if [ ${#need[@]} -gt 0 ]; then
   echo "setup: installing ${need[*]} with apt-get" >&2
   apt-get update -q

@@ -89,6 +89,45 @@ impl Agent {
     }
 }
 
+impl Agent {
+    /// Device shutdown (PID 1 powering off or rebooting): unlike
+    /// [`Agent::stop`], the pods are stopped too. The agent's tasks stop
+    /// first (nothing restarts what is being stopped), then every running
+    /// container gets SIGTERM and `grace` before the runtime kills it, then
+    /// every sandbox is stopped (network torn down), then containerd.
+    pub async fn stop_with_pods(self, grace: Duration) {
+        use crate::cri::api;
+        for t in &self.tasks {
+            t.abort();
+        }
+        let cri = &self.ctx.cri;
+        match cri.list_containers(api::ListContainersRequest::default()).await {
+            Ok(list) => {
+                let running = list.containers.iter().filter(|c| c.state == api::ContainerState::ContainerRunning as i32);
+                let stops = running.map(|c| async move {
+                    let req = api::StopContainerRequest { container_id: c.id.clone(), timeout: grace.as_secs() as i64 };
+                    if let Err(e) = cri.stop_container(req).await {
+                        tracing::warn!(container = c.id, error = %e, "cannot stop container at shutdown");
+                    }
+                });
+                let n = futures_util::future::join_all(stops).await.len();
+                tracing::info!(containers = n, "containers stopped for shutdown");
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot list containers to stop them"),
+        }
+        if let Ok(list) = cri.list_pod_sandbox(api::ListPodSandboxRequest::default()).await {
+            for sb in list.items.iter().filter(|s| s.state == api::PodSandboxState::SandboxReady as i32) {
+                if let Err(e) = cri.stop_pod_sandbox(api::StopPodSandboxRequest { pod_sandbox_id: sb.id.clone() }).await {
+                    tracing::warn!(sandbox = sb.id, error = %e, "cannot stop sandbox at shutdown");
+                }
+            }
+        }
+        if let Some(c) = self.containerd {
+            c.stop().await;
+        }
+    }
+}
+
 /// Writes and imports the pause image once the runtime answers, then keeps
 /// importing what is dropped into the images directory.
 async fn prepare_images(ctx: Arc<Context>) {

@@ -115,8 +115,8 @@ pub struct InitArgs {
     /// Run stage 1 (what the initramfs runs) instead of stage 2.
     #[arg(long)]
     pub stage1: bool,
-    /// Stage 1: the kernel command line to read [default: /proc/cmdline].
-    #[arg(long, requires = "stage1")]
+    /// The kernel command line to read (`coracle.slot=`) [default: /proc/cmdline].
+    #[arg(long)]
     pub cmdline: Option<String>,
     /// Stage 1: where to mount the new root.
     #[arg(long, requires = "stage1", default_value = "/sysroot")]
@@ -127,6 +127,57 @@ pub struct InitArgs {
     /// Stage 1: seconds to wait for the root disk to appear.
     #[arg(long, requires = "stage1", default_value_t = 30)]
     pub wait_for_disk: u64,
+    /// The machine config [default: ESP's coracle/machine.yaml, else
+    /// /etc/coracle/machine.yaml, else the defaults].
+    #[arg(long, value_name = "FILE")]
+    pub machine_config: Option<PathBuf>,
+    /// Setup steps to run, comma-separated [default: all of
+    /// mounts,cgroups,modules,sysctl,hostname,net,clock].
+    #[arg(long, value_delimiter = ',')]
+    pub setup: Vec<String>,
+    /// The node's data directory (also holds the saved clock).
+    #[arg(long, default_value = "/var/lib/coracle")]
+    pub data_dir: PathBuf,
+    /// Directory of PID 1's log file [default: /var/log/coracle, none
+    /// with --skip-machine-setup].
+    #[arg(long)]
+    pub log_dir: Option<PathBuf>,
+    /// The release file whose BUILD_EPOCH= is the clock's floor.
+    #[arg(long, default_value = "/etc/coracle-release")]
+    pub release_file: PathBuf,
+    /// Log clock changes instead of making them.
+    #[arg(long)]
+    pub clock_dry_run: bool,
+    /// Do not run the node (setup and supervision only).
+    #[arg(long)]
+    pub no_node: bool,
+    /// The ESP: a directory, or a FAT block device [default: the partition
+    /// labelled esp].
+    #[arg(long)]
+    pub esp: Option<PathBuf>,
+    #[arg(long, hide = true, default_value = "/sys/fs/cgroup")]
+    pub cgroup_root: PathBuf,
+    #[arg(long, hide = true, default_value_t = 123)]
+    pub sntp_port: u16,
+    /// Test hook: the health deadline in seconds (instead of the config's).
+    #[arg(long, hide = true)]
+    pub health_deadline: Option<u64>,
+    /// Test hook: bless the slot right after setup, without the node.
+    #[arg(long, hide = true)]
+    pub bless_now: bool,
+    /// Test hook: run this many tokio child processes next to the reaper.
+    #[arg(long, hide = true)]
+    pub test_tokio_children: Option<u32>,
+}
+
+impl InitArgs {
+    /// What a device runs: every default.
+    pub fn device() -> InitArgs {
+        match Cli::try_parse_from(["coracle", "init"]) {
+            Ok(Cli { command: Command::Init(a) }) => a,
+            _ => InitArgs { stop_grace: 10, panic_reboot_delay: 10, data_dir: "/var/lib/coracle".into(), ..Default::default() },
+        }
+    }
 }
 
 pub fn init(args: InitArgs) -> anyhow::Result<()> {
@@ -151,12 +202,40 @@ pub fn init(args: InitArgs) -> anyhow::Result<()> {
             Ok(svc)
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
+    let mut env = crate::pid1::setup::Env::device();
+    if !args.setup.is_empty() {
+        for s in &args.setup {
+            if !crate::pid1::setup::STEPS.contains(&s.as_str()) {
+                anyhow::bail!("--setup {s:?}: unknown step; steps are {}", crate::pid1::setup::STEPS.join(","));
+            }
+        }
+        env.steps = args.setup.iter().cloned().collect();
+    }
+    env.data_dir = args.data_dir.clone();
+    env.release_file = args.release_file.clone();
+    env.cgroup_root = args.cgroup_root.clone();
+    env.clock_dry_run = args.clock_dry_run;
+    env.sntp_port = args.sntp_port;
+    let log_dir = match (&args.log_dir, args.skip_machine_setup) {
+        (Some(d), _) => Some(d.clone()),
+        (None, false) => Some(crate::pid1::logfile::DIR.into()),
+        (None, true) => None,
+    };
     let opts = crate::pid1::Options {
         services,
         machine_setup: !args.skip_machine_setup,
         stop_grace: std::time::Duration::from_secs(args.stop_grace),
         panic_reboot_delay: std::time::Duration::from_secs(args.panic_reboot_delay),
         panic_after: args.panic_after.map(std::time::Duration::from_secs),
+        env,
+        machine_config: args.machine_config.clone(),
+        node: !args.no_node,
+        log_dir,
+        esp: args.esp.clone(),
+        cmdline: args.cmdline.clone().unwrap_or_else(|| std::fs::read_to_string("/proc/cmdline").unwrap_or_default()),
+        health_deadline: args.health_deadline.map(std::time::Duration::from_secs),
+        bless_now: args.bless_now,
+        test_tokio_children: args.test_tokio_children,
     };
     Err(crate::pid1::main(opts))
 }
@@ -337,7 +416,27 @@ fn hostname() -> String {
         .unwrap_or_else(|| "coracle".into())
 }
 
-pub async fn server(args: ServerArgs) -> anyhow::Result<()> {
+/// What `coracle server` runs: the control plane and, unless disabled,
+/// the node agent; shared by `coracle server` and PID 1's stage 2.
+pub struct RunningServer {
+    pub running: server::Running,
+    pub agent: Option<coracle_agent::Agent>,
+    pub node_name: String,
+}
+
+impl RunningServer {
+    /// Host mode: stop the agent (pods keep running, as with k3s) and the
+    /// datastore.
+    pub async fn stop(self) {
+        if let Some(agent) = self.agent {
+            agent.stop().await;
+        }
+        self.running.store.close();
+    }
+}
+
+/// Start the control plane and the agent as `args` say.
+pub async fn start_server(args: &ServerArgs) -> anyhow::Result<RunningServer> {
     let node_name = args.node_name.clone().unwrap_or_else(hostname);
     let cluster = args.cluster.to_config(&node_name)?;
     let kubeconfig = args.write_kubeconfig.clone().unwrap_or_else(|| args.data_dir.join("kubeconfig.yaml"));
@@ -360,15 +459,17 @@ pub async fn server(args: ServerArgs) -> anyhow::Result<()> {
         let client = coracle_agent::client_from_kubeconfig(&running.node_kubeconfig).await?;
         Some(coracle_agent::Agent::start(agent_cfg, client).await.context("starting the node agent")?)
     };
+    Ok(RunningServer { running, agent, node_name })
+}
+
+pub async fn server(args: ServerArgs) -> anyhow::Result<()> {
+    let node = start_server(&args).await?;
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).context("installing SIGTERM handler")?;
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         _ = term.recv() => {}
     }
     tracing::info!("shutting down");
-    if let Some(agent) = agent {
-        agent.stop().await;
-    }
-    running.store.close();
+    node.stop().await;
     Ok(())
 }
