@@ -165,6 +165,9 @@ pub struct NodeArgs {
     /// Taint for the node at registration, KEY=VALUE:EFFECT (repeatable).
     #[arg(long = "node-taint")]
     pub node_taints: Vec<String>,
+    /// resolv.conf whose nameservers cluster DNS forwards other names to.
+    #[arg(long, default_value = "/etc/resolv.conf")]
+    pub resolv_conf: PathBuf,
 }
 
 impl NodeArgs {
@@ -190,6 +193,7 @@ impl NodeArgs {
             cfg.node_labels.push((k.to_string(), v.to_string()));
         }
         cfg.node_taints = self.node_taints.clone();
+        cfg.resolv_conf = self.resolv_conf.clone();
         Ok(cfg)
     }
 }
