@@ -1,11 +1,11 @@
 //! The few kernel network changes the agent makes, over rtnetlink in
 //! process (a device has no `ip` binary): routes to other nodes' pod
-//! networks, and the cluster DNS address on a dummy interface. Each call
+//! networks, and the cluster DNS address on the loopback interface. Each call
 //! opens its own short-lived netlink connection, so nothing outlives an
 //! aborted task. Must not: touch interfaces or routes it did not make.
 
 use futures_util::TryStreamExt;
-use rtnetlink::{Handle, LinkDummy, LinkUnspec, RouteMessageBuilder};
+use rtnetlink::{Handle, RouteMessageBuilder};
 use std::net::{IpAddr, Ipv4Addr};
 
 #[derive(Debug, thiserror::Error)]
@@ -75,28 +75,14 @@ async fn link_index(h: &Handle, name: &str) -> Result<Option<u32>, NetlinkError>
     }
 }
 
-/// Puts `ip`/32 on the dummy interface `link` (made and set up if
-/// missing). Several agents may share the interface, each with its address.
+/// Puts `ip`/32 on the existing interface `link` (several agents may
+/// share it, each with its address).
 pub async fn ensure_address(link: &str, ip: Ipv4Addr) -> Result<(), NetlinkError> {
     let h = handle().await?;
-    let index = match link_index(&h, link).await? {
-        Some(i) => i,
-        None => {
-            match h.link().add(LinkDummy::new(link).build()).execute().await {
-                Err(e) if errno(&e) != EEXIST => return Err(call(format!("ip link add {link} type dummy"), e)),
-                _ => {}
-            }
-            link_index(&h, link).await?.ok_or_else(|| NetlinkError::Call {
-                what: format!("ip link show {link}"),
-                source: std::io::Error::other("interface vanished after it was made"),
-            })?
-        }
-    };
-    h.link()
-        .set(LinkUnspec::new_with_index(index).up().build())
-        .execute()
-        .await
-        .map_err(|e| call(format!("ip link set {link} up"), e))?;
+    let index = link_index(&h, link).await?.ok_or_else(|| NetlinkError::Call {
+        what: format!("ip link show {link}"),
+        source: std::io::Error::other("no such interface"),
+    })?;
     match h.address().add(index, IpAddr::V4(ip), 32).execute().await {
         Err(e) if errno(&e) != EEXIST => Err(call(format!("ip addr add {ip}/32 dev {link}"), e)),
         _ => Ok(()),

@@ -1,7 +1,9 @@
 //! Cluster DNS, served in process on the cluster DNS address, port 53,
-//! UDP and TCP (what CoreDNS does in k3s). The address goes on a dummy
-//! interface (`coracle-dns0`) unless it is already local; only one agent
-//! per host can serve a given address. Names in the cluster domain and
+//! UDP and TCP (what CoreDNS does in k3s). The address goes on the
+//! loopback interface as a /32 unless it is already local (not on a dummy
+//! interface: kernels built without `dummy` exist, `lo` always does; pods
+//! reach it through their gateway, the bridge, like any host address).
+//! Only one agent per host can serve a given address. Names in the cluster domain and
 //! PTRs of cluster addresses are answered from the informer caches
 //! ([`records`]), never waiting on the API; the rest is forwarded
 //! ([`forward`]). Must not: answer for the cluster domain before the
@@ -20,8 +22,8 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::task::JoinSet;
 
-/// The dummy interface the cluster DNS address is put on.
-pub const LINK: &str = "coracle-dns0";
+/// The interface the cluster DNS address is put on.
+pub const LINK: &str = "lo";
 /// Forwarded queries in flight at most (more are answered SERVFAIL).
 const MAX_IN_FLIGHT: usize = 512;
 const TCP_IDLE: Duration = Duration::from_secs(10);
@@ -172,7 +174,7 @@ async fn serve_conn(mut s: tokio::net::TcpStream, dns: Arc<Dns>) {
     }
 }
 
-/// Takes the cluster DNS address off the dummy interface (clean stop).
+/// Takes the cluster DNS address off the loopback interface (clean stop).
 pub async fn remove_address(ip: IpAddr) {
     if let IpAddr::V4(v4) = ip {
         if let Err(e) = netlink::remove_address(LINK, v4).await {
