@@ -112,8 +112,7 @@ impl Drop for Node {
     }
 }
 
-/// A Node object for `name` with an InternalIP (the agent of this branch
-/// does not register its node itself yet; other nodes are fakes anyway).
+/// A Node object for `name` (a fake node: no kubelet behind it).
 fn node_object(name: &str, ip: &str) -> String {
     format!("apiVersion: v1\nkind: Node\nmetadata:\n  name: {name}\nstatus:\n  addresses:\n  - {{type: InternalIP, address: \"{ip}\"}}\n")
 }
@@ -176,7 +175,7 @@ fn ipam_routes_and_dns() {
     let _ = Command::new("ip").args(["addr", "add", &format!("198.18.{i}.1/24"), "dev", &link]).status();
     let _ = Command::new("ip").args(["link", "set", &link, "up"]).status();
     let _ = Command::new("ip").args(["link", "set", &format!("{link}p"), "up"]).status();
-    add_node(&n, &n.name.clone(), "127.0.0.1");
+    // The agent registers its own node; "other" is a fake.
     add_node(&n, "other", &format!("198.18.{i}.2"));
     let mut mine = String::new();
     let mut other = String::new();
