@@ -4,112 +4,38 @@
 //! stub upstream), the service proxy answering ClusterIP and NodePort
 //! connections round robin. Each test uses its own bridge, pod and service
 //! networks, DNS address and NodePort range, so they run in parallel.
+//! Pod-based checks (a client pod resolving and calling a Service) wait
+//! for the pod worker.
 
 mod common;
 
+use common::Server;
 use coracle_agent::network::dns::wire;
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
-
-/// Per-test networks: index `i` gives bridge `cnet{i}`, pods
-/// `10.{170+i}.0.0/16`, services `10.{150+i}.0.0/16`, DNS `10.{150+i}.0.10`.
-struct Node {
-    child: Option<Child>,
-    dir: PathBuf,
-    kubeconfig: PathBuf,
-    i: u8,
-    name: String,
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
-}
 
 fn ip(args: &[&str]) -> String {
     let out = Command::new("ip").args(args).output().expect("ip (iproute2) must be installed for the test");
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-impl Node {
-    fn start(tag: &str, i: u8, extra: &[String]) -> Node {
-        let dir = common::tempdir(tag);
-        let kubeconfig = dir.join("kubeconfig.yaml");
-        let name = format!("net-{tag}");
-        let port = free_port();
-        let log = std::fs::File::create(dir.join("server.log")).expect("log");
-        let child = Command::new(env!("CARGO_BIN_EXE_coracle"))
-            .args(["server", "--bind-address", "127.0.0.1", "--https-listen-port", &port.to_string()])
-            .arg("--data-dir")
-            .arg(&dir)
-            .args(["--node-name", &name, "--cni-bridge", &format!("cnet{i}")])
-            .args(["--kubelet-port", &free_port().to_string()])
-            .args(["--cluster-cidr", &format!("10.{}.0.0/16", 170 + i), "--service-cidr", &format!("10.{}.0.0/16", 150 + i)])
-            .args(["--service-node-port-range", &format!("{}-{}", 31000 + 100 * i as u16, 31099 + 100 * i as u16)])
-            .args(extra)
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("spawn coracle server");
-        let n = Node { child: Some(child), dir, kubeconfig, i, name };
-        let ok = common::eventually(60, || n.kubeconfig.exists() && n.kubectl(&["get", "--raw", "/readyz"]).status.success());
-        assert!(ok, "server not ready:\n{}", n.log());
-        n
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.join("server.log")).unwrap_or_default()
-    }
-
-    fn kubectl(&self, args: &[&str]) -> std::process::Output {
-        common::kubectl_with(&self.kubeconfig, args, None, &[])
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.kubectl(args);
-        assert!(out.status.success(), "kubectl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    fn apply(&self, manifest: &str) {
-        let out = common::kubectl_with(&self.kubeconfig, &["apply", "-f", "-"], Some(manifest), &[]);
-        assert!(out.status.success(), "kubectl apply: {}\n{manifest}", String::from_utf8_lossy(&out.stderr));
-    }
-
-    fn dns(&self) -> SocketAddr {
-        SocketAddr::from(([10, 150 + self.i, 0, 10], 53))
-    }
-
-    fn table(&self) -> String {
-        format!("coracle-cnet{}", self.i)
-    }
-
-    /// SIGTERM (a clean stop: the agent removes its table and DNS address).
-    fn stop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = Command::new("kill").arg("-TERM").arg(c.id().to_string()).status();
-            let deadline = Instant::now() + Duration::from_secs(20);
-            while Instant::now() < deadline {
-                if let Ok(Some(_)) = c.try_wait() {
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(100));
-            }
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
+/// A server with its agent (`Server::start_node`: own bridge, pod and
+/// service networks, DNS address) and a NodePort range of its own.
+fn start(tag: &str, i: u16, extra: &[&str]) -> Server {
+    let range = format!("{}-{}", 31000 + 100 * i, 31099 + 100 * i);
+    let mut args = vec!["--service-node-port-range", range.as_str()];
+    args.extend_from_slice(extra);
+    Server::start_node(tag, &args)
 }
 
-impl Drop for Node {
-    fn drop(&mut self) {
-        self.stop();
-        if std::env::var_os("CORACLE_KEEP_TEST_DIRS").is_none() {
-            let _ = std::fs::remove_dir_all(&self.dir);
-        }
-    }
+fn info(s: &Server) -> &common::node::NodeInfo {
+    s.node.as_ref().expect("a node server")
+}
+
+fn dns_addr(s: &Server) -> SocketAddr {
+    SocketAddr::new(info(s).cluster_dns.parse().expect("cluster DNS address"), 53)
 }
 
 /// A Node object for `name` (a fake node: no kubelet behind it).
@@ -117,13 +43,13 @@ fn node_object(name: &str, ip: &str) -> String {
     format!("apiVersion: v1\nkind: Node\nmetadata:\n  name: {name}\nstatus:\n  addresses:\n  - {{type: InternalIP, address: \"{ip}\"}}\n")
 }
 
-fn add_node(n: &Node, name: &str, addr: &str) {
-    n.apply(&node_object(name, addr));
+fn add_node(n: &Server, name: &str, addr: &str) {
+    n.ok_stdin(&["apply", "-f", "-"], &node_object(name, addr));
     let patch = format!("{{\"status\":{{\"addresses\":[{{\"type\":\"InternalIP\",\"address\":\"{addr}\"}}]}}}}");
     n.ok(&["patch", "node", name, "--subresource=status", "--type=merge", "-p", &patch]);
 }
 
-fn pod_cidr(n: &Node, node: &str) -> String {
+fn pod_cidr(n: &Server, node: &str) -> String {
     n.kubectl(&["get", "node", node, "-o", "jsonpath={.spec.podCIDR}"]).stdout.iter().map(|b| *b as char).collect()
 }
 
@@ -163,8 +89,13 @@ fn ipam_routes_and_dns() {
     stub_resolver(stub, Ipv4Addr::new(203, 0, 113, 7));
     let dir = common::tempdir("net-resolv");
     let resolv = dir.join("resolv.conf");
-    std::fs::write(&resolv, format!("nameserver 10.{}.0.10\nnameserver {}\n", 150 + i, stub.ip())).unwrap();
-    let mut n = Node::start("ipam", i, &["--resolv-conf".into(), resolv.display().to_string()]);
+    std::fs::write(&resolv, format!("search example.test\nnameserver {}\n", stub.ip())).unwrap();
+    let resolv_arg = resolv.display().to_string();
+    let mut n = start("ipam", i, &["--resolv-conf", &resolv_arg]);
+    let me = n.node_name().to_string();
+    let pods_net = info(&n).cluster_cidr.trim_end_matches(".0.0/16").to_string();
+    let bridge = info(&n).bridge.clone();
+    let cluster_dns = info(&n).cluster_dns.clone();
 
     // IPAM: the agent's node and another get distinct /24s of the cluster
     // CIDR. The other node's address is on a veth pair (on-link, as
@@ -181,7 +112,7 @@ fn ipam_routes_and_dns() {
     let mut other = String::new();
     assert!(
         common::eventually(20, || {
-            mine = pod_cidr(&n, &n.name);
+            mine = pod_cidr(&n, &me);
             other = pod_cidr(&n, "other");
             !mine.is_empty() && !other.is_empty()
         }),
@@ -190,7 +121,7 @@ fn ipam_routes_and_dns() {
     );
     assert_ne!(mine, other);
     for c in [&mine, &other] {
-        assert!(c.starts_with(&format!("10.{}.", 170 + i)) && c.ends_with(".0/24"), "{c}");
+        assert!(c.starts_with(&format!("{pods_net}.")) && c.ends_with(".0/24"), "{c}");
     }
     let cidrs = n.ok(&["get", "node", "other", "-o", "jsonpath={.spec.podCIDRs}"]);
     assert!(cidrs.contains(&other), "{cidrs}");
@@ -199,7 +130,7 @@ fn ipam_routes_and_dns() {
     let conf = n.dir.join("agent/cni/net.d/10-coracle.conflist");
     assert!(common::eventually(20, || std::fs::read_to_string(&conf).is_ok_and(|t| t.contains(&mine))), "no CNI config:\n{}", n.log());
     let text = std::fs::read_to_string(&conf).unwrap();
-    assert!(text.contains(&format!("\"cnet{i}\"")), "{text}");
+    assert!(text.contains(&format!("\"{bridge}\"")), "{text}");
 
     // host-gw: a route to the other node's pods via its address.
     assert!(
@@ -210,7 +141,7 @@ fn ipam_routes_and_dns() {
     );
 
     // DNS from the host: the kubernetes Service's ClusterIP.
-    let dns = n.dns();
+    let dns = dns_addr(&n);
     let mut got = None;
     assert!(
         common::eventually(30, || {
@@ -233,11 +164,11 @@ fn ipam_routes_and_dns() {
     assert!(common::eventually(20, || !ip(&["route", "show", &other]).contains("via")), "stale route: {}", ip(&["route"]));
 
     // A clean stop removes the service table and the DNS address.
-    let table = n.table();
-    n.stop();
+    let table = format!("coracle-{bridge}");
+    n.stop_node();
     let out = Command::new("nft").args(["list", "table", "ip", &table]).output().unwrap();
     assert!(!out.status.success(), "table {table} left behind");
-    assert!(!ip(&["addr", "show", "dev", "lo"]).contains(&format!("10.{}.0.10/", 150 + i)));
+    assert!(!ip(&["addr", "show", "dev", "lo"]).contains(&format!("{cluster_dns}/")));
     let _ = Command::new("ip").args(["link", "del", &link]).status();
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -263,17 +194,17 @@ fn fetch(addr: SocketAddr) -> Result<String, std::io::Error> {
 #[test]
 fn proxy_round_robin_on_cluster_ip_and_node_port() {
     let i = 2;
-    let n = Node::start("proxy", i, &[]);
+    let n = start("proxy", i, &[]);
     // Two "endpoints" on host addresses (pods come with the pod worker; the
     // proxy does not care what answers).
     for a in [1, 2] {
         let _ = Command::new("ip").args(["addr", "add", &format!("198.18.{i}.{a}/32"), "dev", "lo"]).status();
     }
-    backend(SocketAddr::from(([198, 18, i, 1], 18080)), "alpha");
-    backend(SocketAddr::from(([198, 18, i, 2], 18080)), "beta");
+    backend(SocketAddr::from(([198, 18, i as u8, 1], 18080)), "alpha");
+    backend(SocketAddr::from(([198, 18, i as u8, 2], 18080)), "beta");
 
-    let np = 31000 + 100 * i as u16 + 7;
-    n.apply(&format!(
+    let np = 31000 + 100 * i + 7;
+    n.ok_stdin(&["apply", "-f", "-"], &format!(
         "apiVersion: v1\nkind: Service\nmetadata: {{name: web}}\nspec:\n  type: NodePort\n  ports:\n  - {{name: http, port: 80, targetPort: 18080, nodePort: {np}}}\n---\n\
          apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata:\n  name: web-manual\n  labels: {{kubernetes.io/service-name: web}}\naddressType: IPv4\n\
          ports: [{{name: http, port: 18080, protocol: TCP}}]\nendpoints:\n- addresses: [\"198.18.{i}.1\"]\n  conditions: {{ready: true}}\n- addresses: [\"198.18.{i}.2\"]\n  conditions: {{ready: true}}\n---\n\
