@@ -15,6 +15,7 @@ pub mod containerd;
 pub mod context;
 pub mod cri;
 pub mod images;
+pub mod network;
 pub mod killall;
 pub mod probes;
 pub mod registries;

@@ -313,6 +313,9 @@ pub struct NodeArgs {
     /// Taint for the node at registration, KEY=VALUE:EFFECT (repeatable).
     #[arg(long = "node-taint")]
     pub node_taints: Vec<String>,
+    /// resolv.conf whose nameservers cluster DNS forwards other names to.
+    #[arg(long, default_value = "/etc/resolv.conf")]
+    pub resolv_conf: PathBuf,
     /// Registry mirrors and credentials (k3s' registries.yaml format)
     /// [default: DATA_DIR/registries.yaml].
     #[arg(long)]
@@ -342,6 +345,7 @@ impl NodeArgs {
             cfg.node_labels.push((k.to_string(), v.to_string()));
         }
         cfg.node_taints = self.node_taints.clone();
+        cfg.resolv_conf = self.resolv_conf.clone();
         if let Some(r) = &self.private_registry {
             cfg.registries_file = r.clone();
         }
