@@ -27,6 +27,9 @@ pub struct AgentConfig {
     pub node_labels: Vec<(String, String)>,
     /// Node taints given at registration (`--node-taint k=v:Effect`).
     pub node_taints: Vec<String>,
+    /// Node log files served at the kubelet endpoint's `/logs/` (the PID 1
+    /// helper writes its log there).
+    pub node_log_dir: PathBuf,
 }
 
 impl AgentConfig {
@@ -43,6 +46,7 @@ impl AgentConfig {
             cluster_domain: "cluster.local".into(),
             node_labels: Vec::new(),
             node_taints: Vec::new(),
+            node_log_dir: PathBuf::from("/var/log/coracle"),
         }
     }
 

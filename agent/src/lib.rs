@@ -16,6 +16,7 @@ pub mod context;
 pub mod cri;
 pub mod images;
 pub mod run;
+pub mod server;
 
 pub use config::AgentConfig;
 pub use context::Context;
