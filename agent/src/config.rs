@@ -30,12 +30,20 @@ pub struct AgentConfig {
     /// Node log files served at the kubelet endpoint's `/logs/` (the PID 1
     /// helper writes its log there).
     pub node_log_dir: PathBuf,
+    /// Registry mirrors and credentials (k3s' registries.yaml format).
+    pub registries_file: PathBuf,
+    /// A server's node (labelled `node-role.kubernetes.io/control-plane`).
+    pub control_plane: bool,
+    /// Hard eviction thresholds, upstream `--eviction-hard` syntax
+    /// (`None` = the kubelet's defaults).
+    pub eviction_hard: Option<String>,
 }
 
 impl AgentConfig {
     pub fn new(node_name: &str, data_dir: PathBuf) -> AgentConfig {
         AgentConfig {
             node_name: node_name.to_string(),
+            registries_file: data_dir.join("registries.yaml"),
             data_dir,
             cri_endpoint: None,
             cni_bin_dir: PathBuf::from("/usr/lib/cni"),
@@ -47,6 +55,8 @@ impl AgentConfig {
             node_labels: Vec::new(),
             node_taints: Vec::new(),
             node_log_dir: PathBuf::from("/var/log/coracle"),
+            control_plane: false,
+            eviction_hard: None,
         }
     }
 

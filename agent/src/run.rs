@@ -17,6 +17,8 @@ pub enum StartError {
     Cri(#[from] crate::cri::CriError),
     #[error("{path}: {source}")]
     Io { path: PathBuf, source: std::io::Error },
+    #[error(transparent)]
+    Registries(#[from] crate::registries::RegistriesError),
     #[error("kubeconfig {path}: {message}")]
     Kubeconfig { path: PathBuf, message: String },
 }
@@ -50,6 +52,8 @@ impl Agent {
         let (containerd, health) = match &cfg.cri_endpoint {
             Some(_) => (None, tokio::sync::watch::channel(Health::Running { pid: 0 }).1),
             None => {
+                let registries = crate::registries::Registries::load(&cfg.registries_file)?;
+                registries.write_hosts(&cfg.registries_dir())?;
                 let settings = Settings {
                     sandbox_image: images::pause::IMAGE.into(),
                     cni_bin_dir: cfg.cni_bin_dir.clone(),
@@ -57,6 +61,7 @@ impl Agent {
                     registries_dir: cfg.registries_dir(),
                     runc: containerd::find_binary("runc", "CORACLE_RUNC").unwrap_or_else(|| "/usr/sbin/runc".into()),
                     restrict_oom_score_adj: !containerd::config::has_cap_sys_resource(),
+                    registry_auths: registries.auths(),
                 };
                 let c = Containerd::start(Layout::under(&agent_dir.join("containerd")), &settings)?;
                 let h = c.health();
@@ -68,6 +73,8 @@ impl Agent {
         let mut tasks = Vec::new();
         tasks.push(tokio::spawn(prepare_images(ctx.clone())));
         tasks.push(tokio::spawn(crate::server::run(ctx.clone())));
+        tasks.push(tokio::spawn(crate::node::run(ctx.clone())));
+        tasks.push(tokio::spawn(crate::volumes::run(ctx.clone())));
         Ok(Agent { ctx, containerd, tasks })
     }
 

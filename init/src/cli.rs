@@ -23,6 +23,75 @@ pub enum Command {
     /// Machine config tools.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Container image tools.
+    #[command(subcommand)]
+    Image(ImageCommand),
+    /// Stop everything a host node left running: containerd, every pod's
+    /// containers, and the mounts under the data dir (like k3s-killall.sh).
+    Killall {
+        #[arg(long, default_value = "/var/lib/coracle")]
+        data_dir: PathBuf,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ImageCommand {
+    /// Turn a directory into an OCI image archive a node imports from its
+    /// images directory (byte-for-byte reproducible with SOURCE_DATE_EPOCH).
+    Pack {
+        /// The directory that becomes the image's root filesystem.
+        #[arg(long)]
+        dir: PathBuf,
+        /// Image reference, REGISTRY/REPOSITORY:TAG (e.g. coracle.local/app:1).
+        #[arg(long)]
+        name: String,
+        /// Output file (OCI archive, .tar).
+        #[arg(long)]
+        out: PathBuf,
+        /// Entrypoint (repeat for more words).
+        #[arg(long)]
+        entrypoint: Vec<String>,
+        /// Environment variable KEY=VALUE (repeatable).
+        #[arg(long)]
+        env: Vec<String>,
+        /// Working directory.
+        #[arg(long)]
+        workdir: Option<String>,
+        /// Architecture (x86_64 or aarch64) [default: this machine's].
+        #[arg(long)]
+        arch: Option<String>,
+        /// Default command (after `--`).
+        #[arg(last = true)]
+        cmd: Vec<String>,
+    },
+}
+
+pub fn killall(data_dir: &std::path::Path) -> anyhow::Result<()> {
+    let n = coracle_agent::killall::kill_all(data_dir);
+    eprintln!("coracle: stopped {n} processes of the node in {}", data_dir.display());
+    Ok(())
+}
+
+pub fn image(cmd: ImageCommand) -> anyhow::Result<()> {
+    match cmd {
+        ImageCommand::Pack { dir, name, out, entrypoint, env, workdir, arch, cmd } => {
+            use coracle_agent::images::oci;
+            anyhow::ensure!(dir.is_dir(), "{}: not a directory (give the image's root directory with --dir)", dir.display());
+            let entries = oci::entries_from_dir(&dir)?;
+            let cfg = oci::ImageConfig {
+                name,
+                entrypoint,
+                cmd,
+                env,
+                working_dir: workdir,
+                arch: arch.unwrap_or_else(|| std::env::consts::ARCH.to_string()),
+            };
+            oci::write_archive(&entries, &cfg, &out)?;
+            let size = std::fs::metadata(&out).map(|m| m.len()).unwrap_or(0);
+            eprintln!("coracle: wrote {} ({} files, {:.1} MiB) as {}", out.display(), entries.len(), size as f64 / 1048576.0, cfg.name);
+            Ok(())
+        }
+    }
 }
 
 #[derive(Args, Debug, Default)]
@@ -165,6 +234,10 @@ pub struct NodeArgs {
     /// Taint for the node at registration, KEY=VALUE:EFFECT (repeatable).
     #[arg(long = "node-taint")]
     pub node_taints: Vec<String>,
+    /// Registry mirrors and credentials (k3s' registries.yaml format)
+    /// [default: DATA_DIR/registries.yaml].
+    #[arg(long)]
+    pub private_registry: Option<PathBuf>,
 }
 
 impl NodeArgs {
@@ -190,6 +263,9 @@ impl NodeArgs {
             cfg.node_labels.push((k.to_string(), v.to_string()));
         }
         cfg.node_taints = self.node_taints.clone();
+        if let Some(r) = &self.private_registry {
+            cfg.registries_file = r.clone();
+        }
         Ok(cfg)
     }
 }

@@ -54,6 +54,8 @@ fn run() -> anyhow::Result<()> {
         match command {
             cli::Command::Server(s) => cli::server(s).await,
             cli::Command::Config(c) => cli::config(c),
+            cli::Command::Image(c) => cli::image(c),
+            cli::Command::Killall { data_dir } => cli::killall(&data_dir),
             cli::Command::Init(a) => cli::init(a),
         }
     })
