@@ -4,8 +4,9 @@
 //! frames; header blocks compressed with zlib and the SPDY dictionary.
 //!
 //! Header blocks we send use stored (uncompressed) deflate blocks in one
-//! zlib stream per connection and direction: valid zlib any peer inflates,
-//! with no compressor needed. Header blocks we receive are inflated with
+//! zlib stream per connection and direction, each ended by an empty stored
+//! block like a zlib sync flush: valid zlib any peer inflates, with no
+//! compressor needed. Header blocks we receive are inflated with
 //! the dictionary preloaded into the window.
 
 use super::dictionary::{DICTIONARY, DICTIONARY_ID};
@@ -176,6 +177,11 @@ impl Compressor {
             out.extend_from_slice(&(!n).to_le_bytes());
             out.extend_from_slice(chunk);
         }
+        // An empty stored block, as zlib's sync flush ends each block: Go's
+        // inflater hands out buffered data only when it reaches a block
+        // boundary inside the frame, so without it the next frame's header
+        // block would be read past the end of this one.
+        out.extend_from_slice(&[0x00, 0x00, 0x00, 0xff, 0xff]);
         out
     }
 }
