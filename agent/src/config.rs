@@ -32,6 +32,9 @@ pub struct AgentConfig {
     pub node_labels: Vec<(String, String)>,
     /// Node taints given at registration (`--node-taint k=v:Effect`).
     pub node_taints: Vec<String>,
+    /// Node log files served at the kubelet endpoint's `/logs/` (the PID 1
+    /// helper writes its log there).
+    pub node_log_dir: PathBuf,
     /// Registry mirrors and credentials (k3s' registries.yaml format).
     pub registries_file: PathBuf,
     /// A server's node (labelled `node-role.kubernetes.io/control-plane`).
@@ -58,6 +61,7 @@ impl AgentConfig {
             dns_upstreams: Vec::new(),
             node_labels: Vec::new(),
             node_taints: Vec::new(),
+            node_log_dir: PathBuf::from("/var/log/coracle"),
             control_plane: false,
             eviction_hard: None,
         }

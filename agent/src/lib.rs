@@ -21,6 +21,7 @@ pub mod probes;
 pub mod registries;
 pub mod node;
 pub mod run;
+pub mod server;
 pub mod volumes;
 
 pub use config::AgentConfig;

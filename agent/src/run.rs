@@ -73,6 +73,7 @@ impl Agent {
         let mut tasks = Vec::new();
         tasks.push(tokio::spawn(prepare_images(ctx.clone())));
         tasks.push(tokio::spawn(crate::network::run(ctx.clone())));
+        tasks.push(tokio::spawn(crate::server::run(ctx.clone())));
         tasks.push(tokio::spawn(crate::node::run(ctx.clone())));
         tasks.push(tokio::spawn(crate::volumes::run(ctx.clone())));
         Ok(Agent { ctx, containerd, tasks })
