@@ -15,6 +15,7 @@ pub mod containerd;
 pub mod context;
 pub mod cri;
 pub mod images;
+pub mod pods;
 pub mod run;
 
 pub use config::AgentConfig;
