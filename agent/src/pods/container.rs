@@ -53,8 +53,6 @@ pub struct ContainerInputs<'a> {
     pub env: &'a [(String, String)],
     pub mounts: Vec<api::Mount>,
     pub memory_capacity: i128,
-    /// Host path of the termination message file, if one was made.
-    pub termination_message_host_path: Option<String>,
 }
 
 fn security_context(pod: &Pod, c: &Container) -> api::LinuxContainerSecurityContext {
@@ -91,7 +89,7 @@ pub fn config(pod: &Pod, c: &Container, input: ContainerInputs) -> api::Containe
     let (command, args) = super::env::expand_command(c, input.env);
     let mut labels = labels::pod_labels(pod);
     labels.insert(labels::CONTAINER_NAME.into(), c.name.clone());
-    let mut annotations = HashMap::from([
+    let annotations = HashMap::from([
         (labels::RESTART_COUNT.to_string(), input.restart_count.to_string()),
         (labels::CONTAINER_HASH.to_string(), spec_hash(c)),
         (labels::TERMINATION_MESSAGE_PATH.to_string(), c.termination_message_path.clone().unwrap_or_else(|| "/dev/termination-log".into())),
@@ -101,9 +99,6 @@ pub fn config(pod: &Pod, c: &Container, input: ContainerInputs) -> api::Containe
             pod.spec.as_ref().and_then(|s| s.termination_grace_period_seconds).unwrap_or(30).to_string(),
         ),
     ]);
-    if let Some(p) = &input.termination_message_host_path {
-        annotations.insert(labels::TERMINATION_MESSAGE_HOST_PATH.into(), p.clone());
-    }
     let class = qos::class(pod);
     let l = qos::container_limits(class, c, input.memory_capacity);
     api::ContainerConfig {
@@ -189,7 +184,7 @@ mod tests {
         let cfg = config(
             &p,
             &c,
-            ContainerInputs { restart_count: 3, image_ref: "sha256:abc", env: &env, mounts: vec![], memory_capacity: 1 << 30, termination_message_host_path: None },
+            ContainerInputs { restart_count: 3, image_ref: "sha256:abc", env: &env, mounts: vec![], memory_capacity: 1 << 30 },
         );
         assert_eq!(cfg.metadata.as_ref().map(|m| m.attempt), Some(3));
         assert_eq!(cfg.log_path, "app/3.log");

@@ -13,8 +13,6 @@ pub const CONTAINER_HASH: &str = "io.kubernetes.container.hash";
 pub const TERMINATION_MESSAGE_PATH: &str = "io.kubernetes.container.terminationMessagePath";
 pub const TERMINATION_MESSAGE_POLICY: &str = "io.kubernetes.container.terminationMessagePolicy";
 pub const GRACE_PERIOD: &str = "io.kubernetes.pod.terminationGracePeriod";
-/// Where the agent put the container's termination message file on the host.
-pub const TERMINATION_MESSAGE_HOST_PATH: &str = "io.coracle.container.terminationMessageHostPath";
 
 /// The three pod labels every sandbox and container carries.
 pub fn pod_labels(pod: &Pod) -> HashMap<String, String> {

@@ -5,11 +5,11 @@
 //! changed (upstream's PLEG), and cleans up sandboxes of pods that no
 //! longer exist (deleted while the agent was down).
 //!
-//! It owns sandboxes, containers, image pulls, restarts, pod status, the
-//! pod's cgroup, `/etc/hosts` and termination-message files. It must not
-//! register the node, serve logs/exec, configure networking or implement
-//! volume plugins (it calls `volumes` through a three-function boundary)
-//! or probes (whose results it reads from `probe_results`).
+//! It owns sandboxes, containers, image pulls, restarts, pod status and
+//! the pod's cgroup. It must not register the node, serve logs/exec,
+//! configure networking, implement volumes (it calls `crate::volumes`:
+//! setup, etc-hosts, mounts, termination messages, teardown) or probes (it
+//! starts `crate::probes` per container instance and reads their results).
 //!
 //! Everything it acts on is read back from the runtime: a killed and
 //! restarted agent adopts running pods without restarting them.
@@ -19,18 +19,14 @@ pub mod cgroups;
 pub mod container;
 pub mod dns;
 pub mod env;
-pub mod events;
-pub mod hosts;
 pub mod images;
 pub mod labels;
 pub mod node_info;
-pub mod probe_results;
 pub mod qos;
 pub mod quantity;
 pub mod runtime;
 pub mod sandbox;
 pub mod status;
-pub mod volumes;
 pub mod worker;
 
 use crate::context::Context;
@@ -107,6 +103,15 @@ impl Manager {
                 return;
             }
         };
+        if self.synced {
+            // Pod directories of pods gone while the agent was away.
+            for uid in crate::volumes::pod_dirs(&self.sh.ctx) {
+                if !self.workers.contains_key(&uid) && !fps.contains_key(&uid) {
+                    tracing::info!(uid, "pod directory of a pod the API does not know; removing it");
+                    self.spawn(&uid, Slot::Gone(None));
+                }
+            }
+        }
         for (uid, fp) in &fps {
             let changed = self.fingerprints.get(uid) != Some(fp);
             if self.workers.contains_key(uid) {
@@ -146,7 +151,6 @@ pub async fn run(ctx: Arc<Context>) {
     wait_for_pause_image(&ctx).await;
     let host_ips = vec![node_info::host_ip(ctx.cfg.node_ip).to_string()];
     let sh = Arc::new(Shared {
-        recorder: events::Recorder::new(ctx.client.clone(), &ctx.cfg.node_name),
         backoff: Mutex::default(),
         host_ips,
         memory: node_info::memory_bytes(),
@@ -154,8 +158,6 @@ pub async fn run(ctx: Arc<Context>) {
         ctx: ctx.clone(),
     });
     let mut mgr = Manager { sh, workers: HashMap::new(), synced: false, fingerprints: HashMap::new() };
-    let (probe_tx, mut probe_rx) = tokio::sync::mpsc::unbounded_channel();
-    probe_results::subscribe(probe_tx);
     let api: kube::Api<Pod> = kube::Api::all(ctx.client.clone());
     let cfg = watcher::Config::default().fields(&format!("spec.nodeName={}", ctx.cfg.node_name));
     let mut stream = watcher::watcher(api, cfg).default_backoff().boxed();
@@ -198,7 +200,6 @@ pub async fn run(ctx: Arc<Context>) {
                 }
             },
             _ = tick.tick() => mgr.relist().await,
-            Some(uid) = probe_rx.recv() => mgr.nudge(&uid),
         }
     }
 }

@@ -4,6 +4,7 @@
 
 use super::labels;
 use crate::cri::{api, Cri, CriError};
+use k8s_openapi::api::core::v1::PodSpec;
 use std::collections::HashMap;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -102,7 +103,8 @@ fn uid_filter(uid: &str) -> HashMap<String, String> {
 }
 
 /// Reads the pod's runtime state.
-pub async fn read(cri: &Cri, uid: &str) -> Result<PodRuntime, CriError> {
+/// `spec` gives exited containers their termination message.
+pub async fn read(cri: &Cri, uid: &str, spec: Option<&PodSpec>) -> Result<PodRuntime, CriError> {
     let sbs = cri
         .list_pod_sandbox(api::ListPodSandboxRequest {
             filter: Some(api::PodSandboxFilter { label_selector: uid_filter(uid), ..Default::default() }),
@@ -145,8 +147,14 @@ pub async fn read(cri: &Cri, uid: &str) -> Result<PodRuntime, CriError> {
             Err(e) => return Err(e),
         };
         let Some(mut st) = st else { continue };
-        if st.state == api::ContainerState::ContainerExited as i32 && st.message.is_empty() {
-            st.message = termination_message(&st);
+        let spec_container = spec
+            .into_iter()
+            .flat_map(|s| s.containers.iter().chain(s.init_containers.iter().flatten()))
+            .find(|c| Some(c.name.as_str()) == st.metadata.as_ref().map(|m| m.name.as_str()));
+        if let Some(c) = spec_container.filter(|_| st.state == api::ContainerState::ContainerExited as i32 && st.message.is_empty()) {
+            if let Some(m) = crate::volumes::termination_message(c, &st) {
+                st.message = m;
+            }
         }
         let name = c.labels.get(labels::CONTAINER_NAME).cloned().or_else(|| c.metadata.as_ref().map(|m| m.name.clone())).unwrap_or_default();
         containers.push(CtrRec {
@@ -198,59 +206,4 @@ pub async fn fingerprints(cri: &Cri) -> Result<HashMap<String, u64>, CriError> {
             (uid, h.finish())
         })
         .collect())
-}
-
-/// The message a terminated container left: its termination message file,
-/// or with `FallbackToLogsOnError` and a failure, the end of its log (the
-/// kubelet's limits: 4096 bytes from the file, 80 lines/2048 bytes of log).
-fn termination_message(st: &api::ContainerStatus) -> String {
-    let file = st.annotations.get(labels::TERMINATION_MESSAGE_HOST_PATH).filter(|p| !p.is_empty());
-    let mut msg = String::new();
-    if let Some(p) = file {
-        if let Ok(bytes) = std::fs::read(p) {
-            let end = bytes.len().min(4096);
-            msg = String::from_utf8_lossy(&bytes[..end]).into_owned();
-        }
-    }
-    let fallback = st.annotations.get(labels::TERMINATION_MESSAGE_POLICY).map(String::as_str) == Some("FallbackToLogsOnError");
-    if msg.is_empty() && fallback && st.exit_code != 0 && !st.log_path.is_empty() {
-        msg = log_tail(&std::fs::read_to_string(&st.log_path).unwrap_or_default(), 80, 2048);
-    }
-    msg
-}
-
-/// The last `lines` messages of a CRI-format log, at most `max` bytes.
-pub fn log_tail(text: &str, lines: usize, max: usize) -> String {
-    let mut msgs: Vec<&str> = text
-        .lines()
-        .filter_map(|l| {
-            // TIMESTAMP STREAM P|F MESSAGE
-            let mut parts = l.splitn(4, ' ');
-            let (_, _, _, m) = (parts.next()?, parts.next()?, parts.next()?, parts.next().unwrap_or(""));
-            Some(m)
-        })
-        .collect();
-    if msgs.len() > lines {
-        msgs.drain(..msgs.len() - lines);
-    }
-    let mut out = msgs.join("\n");
-    if out.len() > max {
-        let mut start = out.len() - max;
-        while !out.is_char_boundary(start) {
-            start += 1;
-        }
-        out = out[start..].to_string();
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn log_tail_strips_cri_prefixes() {
-        let log = "2024-01-01T00:00:00Z stdout F one\n2024-01-01T00:00:01Z stderr F two words\n";
-        assert_eq!(super::log_tail(log, 80, 2048), "one\ntwo words");
-        assert_eq!(super::log_tail(log, 1, 2048), "two words");
-        assert_eq!(super::log_tail(log, 80, 5), "words");
-    }
 }
