@@ -20,6 +20,7 @@ pub mod killall;
 pub mod probes;
 pub mod registries;
 pub mod node;
+pub mod pods;
 pub mod run;
 pub mod server;
 pub mod volumes;
