@@ -53,6 +53,7 @@ fn run() -> anyhow::Result<()> {
     runtime.block_on(async move {
         match command {
             cli::Command::Server(s) => cli::server(s).await,
+            cli::Command::Agent(a) => cli::agent(a).await,
             cli::Command::Config(c) => cli::config(c),
             cli::Command::Init(a) => cli::init(a),
         }

@@ -191,7 +191,8 @@ impl Reporter {
     async fn tick(&mut self) {
         self.probe_runtime().await;
         let conds = self.conditions();
-        let facts_due = self.facts_at.map(|t| t.elapsed() >= UPDATE_INTERVAL).unwrap_or(true);
+        let facts_due = self.facts_at.map(|t| t.elapsed() >= UPDATE_INTERVAL).unwrap_or(true)
+            || self.facts.as_ref().map(|f| f.runtime_version != self.runtime_version).unwrap_or(true);
         if facts_due {
             self.refresh_facts().await;
         }
