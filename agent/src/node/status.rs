@@ -344,7 +344,7 @@ mod tests {
             runtime_version: "containerd://1.6.20".into(),
             images: vec![],
         };
-        let b = body(10250, "n1", &facts, &eviction::thresholds(None).unwrap());
+        let b = body(10250, "n1", &facts, &eviction::thresholds(None).expect("test value"));
         assert_eq!(b["daemonEndpoints"]["kubeletEndpoint"]["Port"], 10250);
         assert_eq!(b["addresses"][0]["address"], "10.0.0.5");
         assert_eq!(b["nodeInfo"]["containerRuntimeVersion"], "containerd://1.6.20");

@@ -144,26 +144,26 @@ mod tests {
     fn setup(tag: &str) -> (PathBuf, Join) {
         let dir = std::env::temp_dir().join(format!("coracle-join-{tag}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        let ca = Arc::new(Ca::load_or_create(&dir).unwrap());
-        let j = Join::load_or_create(&dir, ca).unwrap();
+        std::fs::create_dir_all(&dir).expect("test value");
+        let ca = Arc::new(Ca::load_or_create(&dir).expect("test value"));
+        let j = Join::load_or_create(&dir, ca).expect("test value");
         (dir, j)
     }
 
     fn post(token: &str, body: &str) -> Request<Full<Bytes>> {
-        Request::post(JOIN_PATH).header("authorization", format!("Bearer {token}")).body(Full::new(Bytes::from(body.to_string()))).unwrap()
+        Request::post(JOIN_PATH).header("authorization", format!("Bearer {token}")).body(Full::new(Bytes::from(body.to_string()))).expect("test value")
     }
 
     async fn body_json(r: Response<Body>) -> Value {
-        serde_json::from_slice(&r.into_body().collect().await.unwrap().to_bytes()).unwrap()
+        serde_json::from_slice(&r.into_body().collect().await.expect("test value").to_bytes()).expect("test value")
     }
 
     #[tokio::test]
     async fn token_file_pins_the_ca_and_keeps_its_secret() {
         let (dir, j) = setup("token");
-        let text = std::fs::read_to_string(dir.join("token")).unwrap();
+        let text = std::fs::read_to_string(dir.join("token")).expect("test value");
         assert_eq!(text, format!("K10{}::server:{}\n", ca_hash(&j.ca.cert_pem), j.secret));
-        let again = Join::load_or_create(&dir, j.ca.clone()).unwrap();
+        let again = Join::load_or_create(&dir, j.ca.clone()).expect("test value");
         assert_eq!(again.secret, j.secret);
         let _ = std::fs::remove_dir_all(&dir);
     }
@@ -176,12 +176,12 @@ mod tests {
         assert_eq!(r.status(), 200);
         let v = body_json(r).await;
         assert_eq!(v["clusterDNS"], "10.43.0.10");
-        let pem = v["certificate"].as_str().unwrap();
-        let der = rustls_pemfile::certs(&mut pem.as_bytes()).next().unwrap().unwrap();
-        let (cn, groups) = pki::subject_of(der.as_ref()).unwrap();
+        let pem = v["certificate"].as_str().expect("test value");
+        let der = rustls_pemfile::certs(&mut pem.as_bytes()).next().expect("test value").expect("test value");
+        let (cn, groups) = pki::subject_of(der.as_ref()).expect("test value");
         assert_eq!((cn.as_str(), groups), ("system:node:edge-1", vec!["system:nodes".to_string()]));
-        let cacerts = j.serve(&cluster, Request::get(CACERTS_PATH).body(Full::new(Bytes::new())).unwrap()).await;
-        let text = cacerts.into_body().collect().await.unwrap().to_bytes();
+        let cacerts = j.serve(&cluster, Request::get(CACERTS_PATH).body(Full::new(Bytes::new())).expect("test value")).await;
+        let text = cacerts.into_body().collect().await.expect("test value").to_bytes();
         assert_eq!(text, j.ca.cert_pem.as_bytes());
         let _ = std::fs::remove_dir_all(&dir);
     }
@@ -197,7 +197,7 @@ mod tests {
         assert_eq!(r.status(), 400);
         let r = j.serve(&cluster, post(&j.secret, "garbage")).await;
         assert_eq!(r.status(), 400);
-        let r = j.serve(&cluster, Request::get(JOIN_PATH).body(Full::new(Bytes::new())).unwrap()).await;
+        let r = j.serve(&cluster, Request::get(JOIN_PATH).body(Full::new(Bytes::new())).expect("test value")).await;
         assert_eq!(r.status(), 405);
         let _ = std::fs::remove_dir_all(&dir);
     }
