@@ -105,14 +105,16 @@ impl NodeServer {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
-    fn json(&self, args: &[&str]) -> Value {
-        let mut a = args.to_vec();
-        a.extend_from_slice(&["-o", "json"]);
-        serde_json::from_str(&self.ok(&a)).expect("kubectl json")
+    /// The node's Lease, or null while there is none.
+    fn lease(&self, name: &str) -> Value {
+        let out = self.kubectl(&["get", "lease", "-n", "kube-node-lease", name, "-o", "json"]);
+        serde_json::from_slice(&out.stdout).unwrap_or(Value::Null)
     }
 
+    /// The Node, or null while it is not registered.
     fn node(&self, name: &str) -> Value {
-        self.json(&["get", "node", name])
+        let out = self.kubectl(&["get", "node", name, "-o", "json"]);
+        serde_json::from_slice(&out.stdout).unwrap_or(Value::Null)
     }
 }
 
@@ -181,13 +183,14 @@ fn the_servers_node_is_ready_with_its_status_and_lease() {
         s.node(&s.node)["status"]["images"]
     );
 
-    let lease = s.json(&["get", "lease", "-n", "kube-node-lease", &s.node]);
+    assert!(eventually(10, || !s.lease(&s.node).is_null()), "no lease for {}", s.node);
+    let lease = s.lease(&s.node);
     assert_eq!(lease["spec"]["holderIdentity"], s.node.as_str());
     assert_eq!(lease["spec"]["leaseDurationSeconds"], 40);
     assert_eq!(lease["metadata"]["ownerReferences"][0]["uid"], n["metadata"]["uid"]);
     let first = lease["spec"]["renewTime"].as_str().unwrap_or("").to_string();
     assert!(
-        eventually(25, || s.json(&["get", "lease", "-n", "kube-node-lease", &s.node])["spec"]["renewTime"].as_str() > Some(first.as_str())),
+        eventually(25, || s.lease(&s.node)["spec"]["renewTime"].as_str() > Some(first.as_str())),
         "lease not renewed after {first}"
     );
 }
@@ -337,7 +340,7 @@ fn an_agent_joins_from_another_network_namespace() {
 
     // A restart without the token reuses the credentials.
     drop(agent);
-    let lease = || s.json(&["get", "lease", "-n", "kube-node-lease", &name])["spec"]["renewTime"].as_str().unwrap_or("").to_string();
+    let lease = || s.lease(&name)["spec"]["renewTime"].as_str().unwrap_or("").to_string();
     let before = lease();
     let again = spawn(false);
     assert!(eventually(30, || agent_log().contains("reusing the credentials")), "agent log:\n{}", agent_log());

@@ -211,7 +211,7 @@ mod tests {
         assert_eq!(cap["hugepages-1Gi"], "0");
         let alloc = allocatable(&r, &t);
         assert_eq!(alloc["memory"], format!("{}Ki", 8 * 1024 * 1024 - 20 * 1024 - 100 * 1024));
-        assert_eq!(alloc["ephemeral-storage"], bytes_quantity(90 * 1024 * 1024 * 1024));
+        assert_eq!(alloc["ephemeral-storage"], bytes_quantity(95 * 1024 * 1024 * 1024));
         assert_eq!(alloc["cpu"], "4");
         // Without thresholds, allocatable memory is capacity minus huge pages.
         assert_eq!(allocatable(&r, &[])["ephemeral-storage"], cap["ephemeral-storage"]);

@@ -90,8 +90,9 @@ pub struct ThresholdError {
     pub message: String,
 }
 
-/// The kubelet's defaults on Linux.
-pub const DEFAULT_EVICTION_HARD: &str = "memory.available<100Mi,nodefs.available<10%,nodefs.inodesFree<5%,imagefs.available<15%,imagefs.inodesFree<5%";
+/// The defaults: the kubelet's memory and inode thresholds, k3s' 5% for
+/// the filesystems (upstream's 10%/15% flag a small SD card as under pressure).
+pub const DEFAULT_EVICTION_HARD: &str = "memory.available<100Mi,nodefs.available<5%,nodefs.inodesFree<5%,imagefs.available<5%,imagefs.inodesFree<5%";
 
 /// How long a pressure condition stays True after its signal recovered
 /// (upstream `--eviction-pressure-transition-period`).
@@ -230,7 +231,7 @@ mod tests {
         let t = thresholds(None).expect("test value");
         assert_eq!(t.len(), 5);
         assert_eq!(t[0], Threshold { signal: Signal::MemoryAvailable, amount: Amount::Absolute(100.0 * 1024.0 * 1024.0) });
-        assert_eq!(t[1], Threshold { signal: Signal::NodefsAvailable, amount: Amount::Percent(10.0) });
+        assert_eq!(t[1], Threshold { signal: Signal::NodefsAvailable, amount: Amount::Percent(5.0) });
     }
 
     #[test]
