@@ -23,10 +23,17 @@ pub struct AgentConfig {
     pub bridge_name: String,
     pub cluster_dns: IpAddr,
     pub cluster_domain: String,
+    /// Where cluster DNS finds the resolvers it forwards other names to.
+    pub resolv_conf: PathBuf,
+    /// Resolvers to forward to instead of resolv.conf's (a device's
+    /// DHCP-given servers).
+    pub dns_upstreams: Vec<std::net::SocketAddr>,
     /// Node labels given at registration (`--node-label k=v`).
     pub node_labels: Vec<(String, String)>,
     /// Node taints given at registration (`--node-taint k=v:Effect`).
     pub node_taints: Vec<String>,
+    /// Registry mirrors and credentials (k3s' registries.yaml format).
+    pub registries_file: PathBuf,
     /// A server's node (labelled `node-role.kubernetes.io/control-plane`).
     pub control_plane: bool,
     /// Hard eviction thresholds, upstream `--eviction-hard` syntax
@@ -38,6 +45,7 @@ impl AgentConfig {
     pub fn new(node_name: &str, data_dir: PathBuf) -> AgentConfig {
         AgentConfig {
             node_name: node_name.to_string(),
+            registries_file: data_dir.join("registries.yaml"),
             data_dir,
             cri_endpoint: None,
             cni_bin_dir: PathBuf::from("/usr/lib/cni"),
@@ -46,6 +54,8 @@ impl AgentConfig {
             bridge_name: "cni0".into(),
             cluster_dns: IpAddr::from([10, 43, 0, 10]),
             cluster_domain: "cluster.local".into(),
+            resolv_conf: PathBuf::from("/etc/resolv.conf"),
+            dns_upstreams: Vec::new(),
             node_labels: Vec::new(),
             node_taints: Vec::new(),
             control_plane: false,

@@ -15,8 +15,13 @@ pub mod containerd;
 pub mod context;
 pub mod cri;
 pub mod images;
+pub mod network;
+pub mod killall;
+pub mod probes;
+pub mod registries;
 pub mod node;
 pub mod run;
+pub mod volumes;
 
 pub use config::AgentConfig;
 pub use context::Context;

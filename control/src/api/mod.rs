@@ -11,6 +11,7 @@ pub mod codec;
 pub mod discovery;
 pub mod join;
 mod list;
+pub mod node_proxy;
 pub mod object;
 mod plugins;
 pub mod request;
