@@ -9,6 +9,7 @@
 
 pub mod codec;
 pub mod discovery;
+pub mod join;
 mod list;
 pub mod node_proxy;
 pub mod object;
