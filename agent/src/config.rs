@@ -40,7 +40,7 @@ pub struct AgentConfig {
     /// A server's node (labelled `node-role.kubernetes.io/control-plane`).
     pub control_plane: bool,
     /// Hard eviction thresholds, upstream `--eviction-hard` syntax
-    /// (`None` = the kubelet's defaults).
+    /// (`None` = `node::eviction::DEFAULT_EVICTION_HARD`).
     pub eviction_hard: Option<String>,
 }
 

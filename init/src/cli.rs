@@ -315,9 +315,10 @@ pub struct NodeArgs {
     /// Taint for the node at registration, KEY=VALUE:EFFECT (repeatable).
     #[arg(long = "node-taint")]
     pub node_taints: Vec<String>,
-    /// Hard eviction thresholds, as the kubelet's flag (e.g.
-    /// memory.available<100Mi,nodefs.available<10%) [default: the
-    /// kubelet's; env CORACLE_EVICTION_HARD].
+    /// Hard eviction thresholds, as the kubelet's flag; a list replaces
+    /// all defaults [default: memory.available<100Mi,nodefs.available<5%,
+    /// nodefs.inodesFree<5%,imagefs.available<5%,imagefs.inodesFree<5%;
+    /// env CORACLE_EVICTION_HARD].
     #[arg(long)]
     pub eviction_hard: Option<String>,
     /// resolv.conf whose nameservers cluster DNS forwards other names to.

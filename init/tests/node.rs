@@ -6,35 +6,37 @@
 
 mod common;
 
-use common::{eventually, kubectl_with, tempdir};
+use common::{eventually, free_port, kubectl_with, tempdir, Server};
 use serde_json::Value;
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("no free port")
+/// A short name unique to this test process (links: 15 chars).
+fn short(prefix: &str) -> String {
+    format!("{prefix}{}", std::process::id() % 100_000)
 }
 
-/// A short name unique to this test process (bridges and links: 15 chars).
-fn short(prefix: &str, n: u32) -> String {
-    format!("{prefix}{}{n}", std::process::id() % 100_000)
+/// The Node, or null while it is not registered.
+fn node(s: &Server, name: &str) -> Value {
+    get_json(&s.kubeconfig, &["node", name])
 }
 
-/// A CNI config so the runtime's network is ready without pods (the
-/// bridge is only made when a pod is added). Named to sort after the
-/// agent's own config once it writes one.
-fn write_cni_conf(data_dir: &Path, bridge: &str) {
-    let dir = data_dir.join("agent").join("cni").join("net.d");
-    std::fs::create_dir_all(&dir).expect("cni dir");
-    let conf = format!(
-        r#"{{"cniVersion":"1.0.0","name":"coracle-node-test","plugins":[{{"type":"bridge","bridge":"{bridge}","isGateway":true,"ipam":{{"type":"host-local","ranges":[[{{"subnet":"10.251.0.0/24"}}]]}}}},{{"type":"loopback"}}]}}"#
-    );
-    std::fs::write(dir.join("99-node-test.conflist"), conf).expect("cni conf");
+/// The node's Lease, or null while there is none.
+fn lease(s: &Server, name: &str) -> Value {
+    get_json(&s.kubeconfig, &["lease", "-n", "kube-node-lease", name])
 }
 
-/// SIGTERM, then SIGKILL after 15 s; then the containerd it left, if any.
+/// `kubectl get WHAT -o json`, null when it fails.
+fn get_json(kubeconfig: &Path, what: &[&str]) -> Value {
+    let mut args = vec!["get"];
+    args.extend_from_slice(what);
+    args.extend_from_slice(&["-o", "json"]);
+    serde_json::from_slice(&kubectl_with(kubeconfig, &args, None, &[]).stdout).unwrap_or(Value::Null)
+}
+
+/// SIGTERM, then SIGKILL after 15 s; then whatever it left running
+/// (containerd, shims) under `data_dir`.
 fn stop(child: &mut Child, data_dir: &Path) {
     if let Some(pid) = rustix::process::Pid::from_raw(child.id() as i32) {
         let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
@@ -48,83 +50,7 @@ fn stop(child: &mut Child, data_dir: &Path) {
     }
     let _ = child.kill();
     let _ = child.wait();
-    let pid_file = data_dir.join("agent").join("containerd").join("containerd.pid");
-    if let Some(pid) = std::fs::read_to_string(pid_file).ok().and_then(|s| s.trim().parse::<i32>().ok()).and_then(rustix::process::Pid::from_raw) {
-        let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
-    }
-}
-
-/// `coracle server` with its agent on this host.
-struct NodeServer {
-    child: Child,
-    dir: PathBuf,
-    port: u16,
-    kubeconfig: PathBuf,
-    node: String,
-}
-
-impl NodeServer {
-    fn start(tag: &str, n: u32, args: &[&str], env: &[(&str, &str)]) -> NodeServer {
-        let dir = tempdir(tag);
-        let port = free_port();
-        let node = format!("node-{tag}-{}", std::process::id());
-        let bridge = short("cnd", n);
-        write_cni_conf(&dir, &bridge);
-        let log = std::fs::File::create(dir.join("server.log")).expect("log file");
-        let child = Command::new(env!("CARGO_BIN_EXE_coracle"))
-            .args(["server", "--https-listen-port", &port.to_string(), "--node-name", &node, "--cni-bridge", &bridge])
-            .args(["--kubelet-port", &free_port().to_string()])
-            .arg("--data-dir")
-            .arg(&dir)
-            .args(args)
-            .envs(env.iter().copied())
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("spawn coracle server");
-        let s = NodeServer { child, kubeconfig: dir.join("kubeconfig.yaml"), dir, port, node };
-        assert!(
-            eventually(60, || s.kubeconfig.exists() && s.kubectl(&["get", "--raw", "/readyz"]).status.success()),
-            "server did not become ready; log:\n{}",
-            s.log()
-        );
-        s
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.join("server.log")).unwrap_or_default()
-    }
-
-    fn kubectl(&self, args: &[&str]) -> Output {
-        kubectl_with(&self.kubeconfig, args, None, &[])
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.kubectl(args);
-        assert!(out.status.success(), "kubectl {args:?} failed:\n{}", String::from_utf8_lossy(&out.stderr));
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    /// The node's Lease, or null while there is none.
-    fn lease(&self, name: &str) -> Value {
-        let out = self.kubectl(&["get", "lease", "-n", "kube-node-lease", name, "-o", "json"]);
-        serde_json::from_slice(&out.stdout).unwrap_or(Value::Null)
-    }
-
-    /// The Node, or null while it is not registered.
-    fn node(&self, name: &str) -> Value {
-        let out = self.kubectl(&["get", "node", name, "-o", "json"]);
-        serde_json::from_slice(&out.stdout).unwrap_or(Value::Null)
-    }
-}
-
-impl Drop for NodeServer {
-    fn drop(&mut self) {
-        stop(&mut self.child, &self.dir);
-        if std::env::var_os("CORACLE_KEEP_TEST_DIRS").is_none() {
-            let _ = std::fs::remove_dir_all(&self.dir);
-        }
-    }
+    coracle_agent::killall::kill_all(data_dir);
 }
 
 fn condition(node: &Value, t: &str) -> Value {
@@ -133,16 +59,17 @@ fn condition(node: &Value, t: &str) -> Value {
 
 #[test]
 fn the_servers_node_is_ready_with_its_status_and_lease() {
-    let s = NodeServer::start("node-ready", 1, &["--bind-address", "127.0.0.1", "--node-label", "site=lab", "--node-taint", "dedicated=edge:PreferNoSchedule"], &[]);
+    let s = Server::start_node("node-ready", &["--node-label", "site=lab", "--node-taint", "dedicated=edge:PreferNoSchedule"]);
+    let name = s.node_name().to_string();
     let up = Instant::now();
     assert!(
-        eventually(10, || condition(&s.node(&s.node), "Ready")["status"] == "True"),
+        eventually(10, || condition(&node(&s, &name), "Ready")["status"] == "True"),
         "node not Ready within 10 s of the API server: {}\nlog:\n{}",
-        condition(&s.node(&s.node), "Ready"),
+        condition(&node(&s, &name), "Ready"),
         s.log()
     );
     eprintln!("Ready {:?} after the API server", up.elapsed());
-    let n = s.node(&s.node);
+    let n = node(&s, &name);
     let ready = condition(&n, "Ready");
     assert_eq!((ready["reason"].as_str(), ready["message"].as_str()), (Some("KubeletReady"), Some("kubelet is posting ready status")));
     for (t, reason) in [("MemoryPressure", "KubeletHasSufficientMemory"), ("DiskPressure", "KubeletHasNoDiskPressure"), ("PIDPressure", "KubeletHasSufficientPID")] {
@@ -165,11 +92,11 @@ fn the_servers_node_is_ready_with_its_status_and_lease() {
     assert_eq!((info["operatingSystem"].as_str(), info["architecture"].as_str()), (Some("linux"), Some("amd64")));
     let addrs = st["addresses"].as_array().cloned().unwrap_or_default();
     assert!(addrs.iter().any(|a| a["type"] == "InternalIP" && !a["address"].as_str().unwrap_or("").is_empty()), "{addrs:?}");
-    assert!(addrs.iter().any(|a| a["type"] == "Hostname" && a["address"] == s.node.as_str()), "{addrs:?}");
+    assert!(addrs.iter().any(|a| a["type"] == "Hostname" && a["address"] == name.as_str()), "{addrs:?}");
     assert!(st["daemonEndpoints"]["kubeletEndpoint"]["Port"].as_u64().unwrap_or(0) > 0);
     let labels = &n["metadata"]["labels"];
     assert_eq!(labels["node-role.kubernetes.io/control-plane"], "true");
-    assert_eq!(labels["kubernetes.io/hostname"], s.node.as_str());
+    assert_eq!(labels["kubernetes.io/hostname"], name.as_str());
     assert_eq!(labels["kubernetes.io/os"], "linux");
     assert_eq!(labels["site"], "lab");
     let taints = n["spec"]["taints"].to_string();
@@ -178,19 +105,19 @@ fn the_servers_node_is_ready_with_its_status_and_lease() {
     let wide = s.ok(&["get", "nodes", "-o", "wide"]);
     assert!(wide.contains("containerd://1.6.20") && wide.contains("control-plane") && wide.contains(" Ready "), "{wide}");
     assert!(
-        eventually(15, || s.node(&s.node)["status"]["images"].to_string().contains("coracle.local/pause:1")),
+        eventually(15, || node(&s, &name)["status"]["images"].to_string().contains("coracle.local/pause:1")),
         "the pause image is not listed: {}",
-        s.node(&s.node)["status"]["images"]
+        node(&s, &name)["status"]["images"]
     );
 
-    assert!(eventually(10, || !s.lease(&s.node).is_null()), "no lease for {}", s.node);
-    let lease = s.lease(&s.node);
-    assert_eq!(lease["spec"]["holderIdentity"], s.node.as_str());
-    assert_eq!(lease["spec"]["leaseDurationSeconds"], 40);
-    assert_eq!(lease["metadata"]["ownerReferences"][0]["uid"], n["metadata"]["uid"]);
-    let first = lease["spec"]["renewTime"].as_str().unwrap_or("").to_string();
+    assert!(eventually(10, || !lease(&s, &name).is_null()), "no lease for {name}");
+    let l = lease(&s, &name);
+    assert_eq!(l["spec"]["holderIdentity"], name.as_str());
+    assert_eq!(l["spec"]["leaseDurationSeconds"], 40);
+    assert_eq!(l["metadata"]["ownerReferences"][0]["uid"], n["metadata"]["uid"]);
+    let first = l["spec"]["renewTime"].as_str().unwrap_or("").to_string();
     assert!(
-        eventually(25, || s.lease(&s.node)["spec"]["renewTime"].as_str() > Some(first.as_str())),
+        eventually(25, || lease(&s, &name)["spec"]["renewTime"].as_str() > Some(first.as_str())),
         "lease not renewed after {first}"
     );
 }
@@ -199,13 +126,14 @@ fn the_servers_node_is_ready_with_its_status_and_lease() {
 fn a_node_without_its_runtime_or_disk_says_why() {
     let dir = tempdir("node-sock");
     let sock = dir.join("nobody.sock");
-    let s = NodeServer::start(
+    let s = Server::start_node_in(
+        tempdir("node-trouble"),
         "node-trouble",
-        2,
-        &["--bind-address", "127.0.0.1", "--container-runtime-endpoint", sock.to_str().unwrap_or_default()],
+        &["--container-runtime-endpoint", sock.to_str().unwrap_or_default()],
         &[("CORACLE_EVICTION_HARD", "nodefs.available<100%")],
     );
-    let why = || condition(&s.node(&s.node), "Ready");
+    let name = s.node_name().to_string();
+    let why = || condition(&node(&s, &name), "Ready");
     assert!(
         eventually(30, || why()["message"].as_str().unwrap_or("").starts_with("container runtime is down: ")),
         "Ready: {}\nlog:\n{}",
@@ -220,13 +148,13 @@ fn a_node_without_its_runtime_or_disk_says_why() {
     // The API keeps serving.
     assert!(s.kubectl(&["get", "--raw", "/readyz"]).status.success());
 
-    let disk = condition(&s.node(&s.node), "DiskPressure");
+    let disk = condition(&node(&s, &name), "DiskPressure");
     assert_eq!((disk["status"].as_str(), disk["reason"].as_str()), (Some("True"), Some("KubeletHasDiskPressure")), "{disk}");
     assert_eq!(disk["message"], "kubelet has disk pressure");
     assert!(
-        eventually(15, || s.node(&s.node)["spec"]["taints"].to_string().contains("node.kubernetes.io/disk-pressure")),
+        eventually(15, || node(&s, &name)["spec"]["taints"].to_string().contains("node.kubernetes.io/disk-pressure")),
         "no disk-pressure taint: {}",
-        s.node(&s.node)["spec"]
+        node(&s, &name)["spec"]
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -244,8 +172,8 @@ fn ip(args: &[&str]) {
 
 impl Netns {
     fn new(host_addr: &str, ns_addr: &str) -> Netns {
-        let n = Netns { name: short("crlns", 0), host_link: short("crlh", 0) };
-        let peer = short("crlp", 0);
+        let n = Netns { name: short("crlns"), host_link: short("crlh") };
+        let peer = short("crlp");
         ip(&["netns", "add", &n.name]);
         ip(&["link", "add", &n.host_link, "type", "veth", "peer", "name", &peer]);
         ip(&["link", "set", &peer, "netns", &n.name]);
@@ -262,6 +190,49 @@ impl Drop for Netns {
     fn drop(&mut self) {
         let _ = Command::new("ip").args(["link", "del", &self.host_link]).output();
         let _ = Command::new("ip").args(["netns", "del", &self.name]).output();
+    }
+}
+
+/// A control plane without its own node, listening on every address (a
+/// joining agent in another namespace reaches it through the veth).
+struct ApiServer {
+    child: Child,
+    dir: PathBuf,
+    port: u16,
+    kubeconfig: PathBuf,
+}
+
+impl ApiServer {
+    fn start(tag: &str, args: &[&str]) -> ApiServer {
+        let dir = tempdir(tag);
+        let port = free_port();
+        let log = std::fs::File::create(dir.join("server.log")).expect("log file");
+        let child = Command::new(env!("CARGO_BIN_EXE_coracle"))
+            .args(["server", "--disable-agent", "--bind-address", "0.0.0.0", "--https-listen-port", &port.to_string()])
+            .arg("--data-dir")
+            .arg(&dir)
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("spawn coracle server");
+        let s = ApiServer { child, kubeconfig: dir.join("kubeconfig.yaml"), dir, port };
+        let ready = || s.kubeconfig.exists() && kubectl_with(&s.kubeconfig, &["get", "--raw", "/readyz"], None, &[]).status.success();
+        assert!(eventually(60, ready), "server did not become ready; log:\n{}", s.log());
+        s
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("server.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for ApiServer {
+    fn drop(&mut self) {
+        stop(&mut self.child, &self.dir);
+        if std::env::var_os("CORACLE_KEEP_TEST_DIRS").is_none() {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
     }
 }
 
@@ -288,7 +259,7 @@ fn an_agent_joins_from_another_network_namespace() {
     let octet = std::process::id() % 250 + 1;
     let (host_ip, agent_ip) = (format!("10.99.{octet}.1"), format!("10.99.{octet}.2"));
     let net = Netns::new(&host_ip, &agent_ip);
-    let s = NodeServer::start("node-join", 3, &["--bind-address", "0.0.0.0", "--tls-san", &host_ip], &[]);
+    let s = ApiServer::start("node-join", &["--tls-san", &host_ip]);
     let token = std::fs::read_to_string(s.dir.join("token")).expect("the server writes DATA_DIR/token");
     assert!(token.starts_with("K10") && token.contains("::server:"), "{token}");
     assert!(s.log().contains(&s.dir.join("token").display().to_string()), "the server says where the token is");
@@ -296,7 +267,7 @@ fn an_agent_joins_from_another_network_namespace() {
     let dir = tempdir("node-agent");
     let dir_s = dir.to_str().unwrap_or_default().to_string();
     let name = format!("joined-{}", std::process::id());
-    let bridge = short("cnj", 3);
+    let bridge = short("cnj");
     let kubelet_port = free_port().to_string();
     let base = ["--server", url.as_str(), "--node-name", name.as_str(), "--data-dir", dir_s.as_str(), "--cni-bridge", bridge.as_str(), "--kubelet-port", kubelet_port.as_str()];
 
@@ -309,9 +280,8 @@ fn an_agent_joins_from_another_network_namespace() {
     let bad = agent_cmd(&net.name, &base).args(["--token", &format!("K10{other}::server:x")]).output().expect("run agent");
     let err = String::from_utf8_lossy(&bad.stderr);
     assert!(!bad.status.success() && err.contains("pins sha256:0000") && err.contains("refusing to join"), "{err}");
-    assert!(s.kubectl(&["get", "node", &name]).stdout.is_empty(), "no node after refused joins");
+    assert!(get_json(&s.kubeconfig, &["node", &name]).is_null(), "no node after refused joins");
 
-    write_cni_conf(&dir, &bridge);
     let spawn = |with_token: bool| {
         let log = std::fs::OpenOptions::new().create(true).append(true).open(dir.join("agent.log")).expect("agent log");
         let mut c = agent_cmd(&net.name, &base);
@@ -324,12 +294,12 @@ fn an_agent_joins_from_another_network_namespace() {
     let agent_log = || std::fs::read_to_string(dir.join("agent.log")).unwrap_or_default();
     let agent = spawn(true);
     assert!(
-        eventually(30, || condition(&s.node(&name), "Ready")["status"] == "True"),
+        eventually(30, || condition(&get_json(&s.kubeconfig, &["node", &name]), "Ready")["status"] == "True"),
         "joined node not Ready: {}\nagent log:\n{}",
-        condition(&s.node(&name), "Ready"),
+        condition(&get_json(&s.kubeconfig, &["node", &name]), "Ready"),
         agent_log()
     );
-    let n = s.node(&name);
+    let n = get_json(&s.kubeconfig, &["node", &name]);
     let addrs = n["status"]["addresses"].to_string();
     assert!(addrs.contains(&agent_ip), "{addrs}");
     assert!(n["metadata"]["labels"]["node-role.kubernetes.io/control-plane"].is_null(), "an agent is not a control plane");
@@ -340,7 +310,7 @@ fn an_agent_joins_from_another_network_namespace() {
 
     // A restart without the token reuses the credentials.
     drop(agent);
-    let lease = || s.lease(&name)["spec"]["renewTime"].as_str().unwrap_or("").to_string();
+    let lease = || get_json(&s.kubeconfig, &["lease", "-n", "kube-node-lease", &name])["spec"]["renewTime"].as_str().unwrap_or("").to_string();
     let before = lease();
     let again = spawn(false);
     assert!(eventually(30, || agent_log().contains("reusing the credentials")), "agent log:\n{}", agent_log());
