@@ -855,7 +855,9 @@ impl Worker {
             };
             match api.delete(name, &dp).await {
                 Ok(_) => tracing::info!(pod = pod_fmt(pod), "pod deleted"),
-                Err(kube::Error::Api(e)) if e.code == 404 || e.code == 409 => {}
+                Err(kube::Error::Api(e)) if e.code == 404 || e.code == 409 => {
+                    tracing::info!(pod = pod_fmt(pod), code = e.code, reason = e.reason, "pod already gone or replaced")
+                }
                 Err(e) => {
                     tracing::warn!(pod = pod_fmt(pod), error = %e, "cannot confirm the pod's deletion");
                     return Next::After(Duration::from_secs(2));
