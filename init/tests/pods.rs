@@ -64,6 +64,7 @@ fn ctr(s: &Server, args: &[&str]) -> Output {
 /// IDs of the runtime's running tasks (containers and sandboxes).
 fn running_tasks(s: &Server) -> Vec<String> {
     let out = ctr(s, &["tasks", "ls"]);
+    assert!(out.status.success(), "ctr tasks ls: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8_lossy(&out.stdout)
         .lines()
         .skip(1)
@@ -238,7 +239,7 @@ fn pods_run_restart_fail_and_terminate() {
 
     // Everything else deleted: nothing left running in the runtime.
     node.ok(&["delete", "pods", "--all", "--timeout=60s"]);
-    assert!(eventually(30, || running_tasks(&node).is_empty()), "tasks left: {:?}", running_tasks(&node));
+    assert_all_cleaned_up(&node);
 }
 
 #[test]
@@ -270,12 +271,34 @@ fn pods_are_adopted_after_kill9_and_orphans_removed() {
     // The orphan's sandbox and container are gone from the runtime.
     assert!(
         eventually(30, || {
-            let out = ctr(&node, &["containers", "ls", &format!("labels.\"io.kubernetes.pod.uid\"=={orphan_uid}")]);
-            String::from_utf8_lossy(&out.stdout).lines().count() <= 1
+            let out = ctr(&node, &["containers", "ls", "-q", &format!("labels.\"io.kubernetes.pod.uid\"=={orphan_uid}")]);
+            out.status.success() && String::from_utf8_lossy(&out.stdout).trim().is_empty()
         }),
         "orphan left in the runtime; log:\n{}",
         tail(&node.log(), 40)
     );
+
+    // The sandbox dies: a new one (attempt 1) and the container restarted in it.
+    let keep_uid = after["metadata"]["uid"].as_str().unwrap_or("").to_string();
+    let filter = format!("labels.\"io.kubernetes.pod.uid\"=={keep_uid},labels.\"io.cri-containerd.kind\"==sandbox");
+    let sandbox = String::from_utf8_lossy(&ctr(&node, &["containers", "ls", "-q", &filter]).stdout).trim().to_string();
+    assert!(!sandbox.is_empty() && !sandbox.contains('\n'), "one sandbox expected: {sandbox:?}");
+    let out = ctr(&node, &["tasks", "kill", "-s", "SIGKILL", &sandbox]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let p = wait_pod(&node, "keep", 60, "restarted in a new sandbox", |p| {
+        let cs = cstatus(p, "c");
+        cs["restartCount"] == 1 && cs["state"]["running"].is_object() && cs["containerID"].as_str() != Some(id.as_str())
+    });
+    assert_eq!(cstatus(&p, "c")["lastState"]["terminated"]["containerID"].as_str(), Some(id.as_str()), "{p}");
+    assert!(events_of(&node, "keep").iter().any(|e| e["reason"] == "SandboxChanged"));
     node.ok(&["delete", "pods", "--all", "--timeout=60s"]);
-    assert!(eventually(30, || running_tasks(&node).is_empty()), "tasks left: {:?}", running_tasks(&node));
+    assert_all_cleaned_up(&node);
+}
+
+/// Nothing of the deleted pods is left: no task in the runtime, no pod
+/// directory, no log directory.
+fn assert_all_cleaned_up(node: &Server) {
+    assert!(eventually(30, || running_tasks(node).is_empty()), "tasks left: {:?}", running_tasks(node));
+    let empty = |d: &str| std::fs::read_dir(node.dir.join(d)).map(|mut r| r.next().is_none()).unwrap_or(true);
+    assert!(eventually(30, || empty("agent/pods") && empty("agent/logs")), "pod or log directories left; log:\n{}", tail(&node.log(), 30));
 }

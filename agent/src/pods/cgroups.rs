@@ -76,8 +76,9 @@ pub fn ensure_under(root: &Path, parent: &str, limits: &Limits) {
 }
 
 /// Removes the pod cgroup (and empty leftovers below it) in every
-/// hierarchy. Directories still holding processes stay.
-pub fn remove(parent: &str) {
+/// hierarchy. Directories still holding processes stay. True when none
+/// is left.
+pub fn remove(parent: &str) -> bool {
     remove_under(Path::new(ROOT), parent)
 }
 
@@ -92,18 +93,21 @@ fn rmdir_tree(dir: &Path) {
     let _ = std::fs::remove_dir(dir);
 }
 
-pub fn remove_under(root: &Path, parent: &str) {
+pub fn remove_under(root: &Path, parent: &str) -> bool {
     let rel = parent.trim_start_matches('/');
     let dirs: Vec<PathBuf> = if is_v2(root) {
         vec![root.join(rel)]
     } else {
         std::fs::read_dir(root).map(|rd| rd.flatten().map(|e| e.path().join(rel)).collect()).unwrap_or_default()
     };
+    let mut gone = true;
     for d in dirs {
         if d.is_dir() {
             rmdir_tree(&d);
+            gone &= !d.exists();
         }
     }
+    gone
 }
 
 #[cfg(test)]
@@ -133,7 +137,7 @@ mod tests {
         for f in ["cpu/kubepods/burstable/podu/cpu.shares", "cpu/kubepods/burstable/podu/cpu.cfs_quota_us", "cpu/kubepods/burstable/podu/cpu.cfs_period_us", "memory/kubepods/burstable/podu/memory.limit_in_bytes"] {
             let _ = std::fs::remove_file(root.join(f));
         }
-        remove_under(&root, "/kubepods/burstable/podu");
+        assert!(remove_under(&root, "/kubepods/burstable/podu"));
         assert!(!root.join("cpu/kubepods/burstable/podu").exists());
         assert!(root.join("cpu/kubepods/burstable").exists());
         let _ = std::fs::remove_dir_all(&root);

@@ -105,7 +105,7 @@ pub fn matching(creds: &[Cred], image: &str) -> Vec<Cred> {
             (host_matches(&h, &host) && path_ok).then(|| (p.len(), c.clone()))
         })
         .collect();
-    out.sort_by(|a, b| b.0.cmp(&a.0));
+    out.sort_by_key(|(len, _)| std::cmp::Reverse(*len));
     out.into_iter().map(|(_, c)| c).collect()
 }
 

@@ -279,7 +279,7 @@ pub fn compute(inp: &StatusInputs) -> PodStatus {
             if is_sidecar(c) {
                 !st.started.unwrap_or(false)
             } else {
-                !st.state.as_ref().and_then(|s| s.terminated.as_ref()).is_some_and(|t| t.exit_code == 0)
+                st.state.as_ref().and_then(|s| s.terminated.as_ref()).is_none_or(|t| t.exit_code != 0)
             }
         })
         .map(|(c, _)| c.name.as_str())
@@ -400,7 +400,7 @@ mod tests {
 
     fn rt(containers: Vec<CtrRec>) -> PodRuntime {
         let mut containers = containers;
-        containers.sort_by(|a, b| b.created_at.cmp(&a.created_at));
+        containers.sort_by_key(|c| std::cmp::Reverse(c.created_at));
         PodRuntime {
             sandboxes: vec![SandboxRec { id: "s1".into(), attempt: 0, ready: true, created_at: 1, ips: vec!["10.42.0.7".into()] }],
             containers,

@@ -855,7 +855,9 @@ impl Worker {
             };
             match api.delete(name, &dp).await {
                 Ok(_) => tracing::info!(pod = pod_fmt(pod), "pod deleted"),
-                Err(kube::Error::Api(e)) if e.code == 404 || e.code == 409 => {}
+                Err(kube::Error::Api(e)) if e.code == 404 || e.code == 409 => {
+                    tracing::info!(pod = pod_fmt(pod), code = e.code, reason = e.reason, "pod already gone or replaced")
+                }
                 Err(e) => {
                     tracing::warn!(pod = pod_fmt(pod), error = %e, "cannot confirm the pod's deletion");
                     return Next::After(Duration::from_secs(2));
@@ -903,13 +905,23 @@ impl Worker {
                 }
             }
         }
-        match pod {
-            Some(p) => cgroups::remove(&qos::cgroup_parent(qos::class(p), &self.uid)),
-            None => {
-                for class in [qos::QosClass::Guaranteed, qos::QosClass::Burstable, qos::QosClass::BestEffort] {
-                    cgroups::remove(&qos::cgroup_parent(class, &self.uid));
-                }
+        let parents: Vec<String> = match pod {
+            Some(p) => vec![qos::cgroup_parent(qos::class(p), &self.uid)],
+            None => [qos::QosClass::Guaranteed, qos::QosClass::Burstable, qos::QosClass::BestEffort]
+                .into_iter()
+                .map(|class| qos::cgroup_parent(class, &self.uid))
+                .collect(),
+        };
+        // The shims remove the containers' cgroups a moment after they exit.
+        for _ in 0..25 {
+            let mut gone = true;
+            for p in &parents {
+                gone &= cgroups::remove(p);
             }
+            if gone {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
         }
         if let Ok(mut b) = self.sh.backoff.lock() {
             b.forget_prefix(&format!("{}/", self.uid));
