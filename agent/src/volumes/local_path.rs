@@ -295,7 +295,7 @@ fn claim_in_use(pods: &[std::sync::Arc<Pod>], ns: &str, name: &str) -> bool {
 
 /// One pass over this node's provisioned volumes: those whose claim is
 /// gone are deleted (with their directory) or marked Released.
-pub(crate) async fn reclaim(ctx: &Context, pods: &[std::sync::Arc<Pod>]) -> Result<(), String> {
+pub async fn reclaim(ctx: &Context, pods: &[std::sync::Arc<Pod>]) -> Result<(), String> {
     let node = &ctx.cfg.node_name;
     let storage = storage_dir(ctx);
     let pvs: Api<PersistentVolume> = Api::all(ctx.client.clone());

@@ -447,10 +447,15 @@ pub(crate) async fn refresh(ctx: &Context, pod: &Pod, fetch: &mut Fetcher) -> Re
         return Ok(());
     }
     let node = Allocatable::of_host(&ctx.cfg.data_dir);
+    let mut first = None;
     for v in pod.spec.as_ref().and_then(|s| s.volumes.as_ref()).into_iter().flatten().filter(|v| refreshable(v)) {
-        setup_volume(ctx, pod, &pod_dir, v, fetch, node).await?;
+        // One failing volume (an object deleted) keeps its files; the
+        // others are still updated.
+        if let Err(e) = setup_volume(ctx, pod, &pod_dir, v, fetch, node).await {
+            first.get_or_insert(e);
+        }
     }
-    Ok(())
+    first.map_or(Ok(()), Err)
 }
 
 /// Unmounts and removes `pods_dir()/UID` once the pod is gone. A mount that
