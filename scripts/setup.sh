@@ -8,6 +8,23 @@ command -v mkfs.erofs >/dev/null || need+=(erofs-utils)
 command -v mkfs.ext4 >/dev/null || need+=(e2fsprogs)
 command -v losetup >/dev/null || need+=(mount)
 command -v unshare >/dev/null || need+=(util-linux)
+# The node: containerd + runc + CNI plugins, nftables for the service proxy,
+# protoc for the CRI bindings, busybox-static for test images, a registry
+# and skopeo for pull tests, iproute2 for test network namespaces.
+command -v containerd >/dev/null || need+=(containerd)
+command -v runc >/dev/null || need+=(runc)
+[ -x /usr/lib/cni/bridge ] || need+=(containernetworking-plugins)
+command -v nft >/dev/null || need+=(nftables)
+command -v protoc >/dev/null || need+=(protobuf-compiler)
+[ -x /bin/busybox ] || need+=(busybox-static)
+command -v skopeo >/dev/null || need+=(skopeo)
+command -v docker-registry >/dev/null || need+=(docker-registry)
+command -v htpasswd >/dev/null || need+=(apache2-utils)
+command -v ip >/dev/null || need+=(iproute2)
+# PID 1 stage 2 tests: a DHCP server for the in-process DHCP client, FAT
+# images for boot blessing.
+command -v dnsmasq >/dev/null || need+=(dnsmasq-base)
+command -v mkfs.vfat >/dev/null || need+=(dosfstools)
 if [ ${#need[@]} -gt 0 ]; then
   echo "setup: installing ${need[*]} with apt-get" >&2
   apt-get update -q

@@ -27,12 +27,20 @@ pub struct AgentConfig {
     pub node_labels: Vec<(String, String)>,
     /// Node taints given at registration (`--node-taint k=v:Effect`).
     pub node_taints: Vec<String>,
+    /// Registry mirrors and credentials (k3s' registries.yaml format).
+    pub registries_file: PathBuf,
+    /// A server's node (labelled `node-role.kubernetes.io/control-plane`).
+    pub control_plane: bool,
+    /// Hard eviction thresholds, upstream `--eviction-hard` syntax
+    /// (`None` = the kubelet's defaults).
+    pub eviction_hard: Option<String>,
 }
 
 impl AgentConfig {
     pub fn new(node_name: &str, data_dir: PathBuf) -> AgentConfig {
         AgentConfig {
             node_name: node_name.to_string(),
+            registries_file: data_dir.join("registries.yaml"),
             data_dir,
             cri_endpoint: None,
             cni_bin_dir: PathBuf::from("/usr/lib/cni"),
@@ -43,6 +51,8 @@ impl AgentConfig {
             cluster_domain: "cluster.local".into(),
             node_labels: Vec::new(),
             node_taints: Vec::new(),
+            control_plane: false,
+            eviction_hard: None,
         }
     }
 

@@ -15,6 +15,10 @@ pub mod containerd;
 pub mod context;
 pub mod cri;
 pub mod images;
+pub mod killall;
+pub mod probes;
+pub mod registries;
+pub mod node;
 pub mod run;
 pub mod volumes;
 

@@ -17,6 +17,8 @@ pub enum StartError {
     Cri(#[from] crate::cri::CriError),
     #[error("{path}: {source}")]
     Io { path: PathBuf, source: std::io::Error },
+    #[error(transparent)]
+    Registries(#[from] crate::registries::RegistriesError),
     #[error("kubeconfig {path}: {message}")]
     Kubeconfig { path: PathBuf, message: String },
 }
@@ -50,6 +52,8 @@ impl Agent {
         let (containerd, health) = match &cfg.cri_endpoint {
             Some(_) => (None, tokio::sync::watch::channel(Health::Running { pid: 0 }).1),
             None => {
+                let registries = crate::registries::Registries::load(&cfg.registries_file)?;
+                registries.write_hosts(&cfg.registries_dir())?;
                 let settings = Settings {
                     sandbox_image: images::pause::IMAGE.into(),
                     cni_bin_dir: cfg.cni_bin_dir.clone(),
@@ -57,6 +61,7 @@ impl Agent {
                     registries_dir: cfg.registries_dir(),
                     runc: containerd::find_binary("runc", "CORACLE_RUNC").unwrap_or_else(|| "/usr/sbin/runc".into()),
                     restrict_oom_score_adj: !containerd::config::has_cap_sys_resource(),
+                    registry_auths: registries.auths(),
                 };
                 let c = Containerd::start(Layout::under(&agent_dir.join("containerd")), &settings)?;
                 let h = c.health();
@@ -67,6 +72,7 @@ impl Agent {
         let ctx = Arc::new(Context { cfg, client, cri, runtime_health: health, started });
         let mut tasks = Vec::new();
         tasks.push(tokio::spawn(prepare_images(ctx.clone())));
+        tasks.push(tokio::spawn(crate::node::run(ctx.clone())));
         tasks.push(tokio::spawn(crate::volumes::run(ctx.clone())));
         Ok(Agent { ctx, containerd, tasks })
     }
@@ -76,6 +82,45 @@ impl Agent {
     pub async fn stop(self) {
         for t in &self.tasks {
             t.abort();
+        }
+        if let Some(c) = self.containerd {
+            c.stop().await;
+        }
+    }
+}
+
+impl Agent {
+    /// Device shutdown (PID 1 powering off or rebooting): unlike
+    /// [`Agent::stop`], the pods are stopped too. The agent's tasks stop
+    /// first (nothing restarts what is being stopped), then every running
+    /// container gets SIGTERM and `grace` before the runtime kills it, then
+    /// every sandbox is stopped (network torn down), then containerd.
+    pub async fn stop_with_pods(self, grace: Duration) {
+        use crate::cri::api;
+        for t in &self.tasks {
+            t.abort();
+        }
+        let cri = &self.ctx.cri;
+        match cri.list_containers(api::ListContainersRequest::default()).await {
+            Ok(list) => {
+                let running = list.containers.iter().filter(|c| c.state == api::ContainerState::ContainerRunning as i32);
+                let stops = running.map(|c| async move {
+                    let req = api::StopContainerRequest { container_id: c.id.clone(), timeout: grace.as_secs() as i64 };
+                    if let Err(e) = cri.stop_container(req).await {
+                        tracing::warn!(container = c.id, error = %e, "cannot stop container at shutdown");
+                    }
+                });
+                let n = futures_util::future::join_all(stops).await.len();
+                tracing::info!(containers = n, "containers stopped for shutdown");
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot list containers to stop them"),
+        }
+        if let Ok(list) = cri.list_pod_sandbox(api::ListPodSandboxRequest::default()).await {
+            for sb in list.items.iter().filter(|s| s.state == api::PodSandboxState::SandboxReady as i32) {
+                if let Err(e) = cri.stop_pod_sandbox(api::StopPodSandboxRequest { pod_sandbox_id: sb.id.clone() }).await {
+                    tracing::warn!(sandbox = sb.id, error = %e, "cannot stop sandbox at shutdown");
+                }
+            }
         }
         if let Some(c) = self.containerd {
             c.stop().await;

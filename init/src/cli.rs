@@ -23,6 +23,75 @@ pub enum Command {
     /// Machine config tools.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Container image tools.
+    #[command(subcommand)]
+    Image(ImageCommand),
+    /// Stop everything a host node left running: containerd, every pod's
+    /// containers, and the mounts under the data dir (like k3s-killall.sh).
+    Killall {
+        #[arg(long, default_value = "/var/lib/coracle")]
+        data_dir: PathBuf,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ImageCommand {
+    /// Turn a directory into an OCI image archive a node imports from its
+    /// images directory (byte-for-byte reproducible with SOURCE_DATE_EPOCH).
+    Pack {
+        /// The directory that becomes the image's root filesystem.
+        #[arg(long)]
+        dir: PathBuf,
+        /// Image reference, REGISTRY/REPOSITORY:TAG (e.g. coracle.local/app:1).
+        #[arg(long)]
+        name: String,
+        /// Output file (OCI archive, .tar).
+        #[arg(long)]
+        out: PathBuf,
+        /// Entrypoint (repeat for more words).
+        #[arg(long)]
+        entrypoint: Vec<String>,
+        /// Environment variable KEY=VALUE (repeatable).
+        #[arg(long)]
+        env: Vec<String>,
+        /// Working directory.
+        #[arg(long)]
+        workdir: Option<String>,
+        /// Architecture (x86_64 or aarch64) [default: this machine's].
+        #[arg(long)]
+        arch: Option<String>,
+        /// Default command (after `--`).
+        #[arg(last = true)]
+        cmd: Vec<String>,
+    },
+}
+
+pub fn killall(data_dir: &std::path::Path) -> anyhow::Result<()> {
+    let n = coracle_agent::killall::kill_all(data_dir);
+    eprintln!("coracle: stopped {n} processes of the node in {}", data_dir.display());
+    Ok(())
+}
+
+pub fn image(cmd: ImageCommand) -> anyhow::Result<()> {
+    match cmd {
+        ImageCommand::Pack { dir, name, out, entrypoint, env, workdir, arch, cmd } => {
+            use coracle_agent::images::oci;
+            anyhow::ensure!(dir.is_dir(), "{}: not a directory (give the image's root directory with --dir)", dir.display());
+            let entries = oci::entries_from_dir(&dir)?;
+            let cfg = oci::ImageConfig {
+                name,
+                entrypoint,
+                cmd,
+                env,
+                working_dir: workdir,
+                arch: arch.unwrap_or_else(|| std::env::consts::ARCH.to_string()),
+            };
+            oci::write_archive(&entries, &cfg, &out)?;
+            let size = std::fs::metadata(&out).map(|m| m.len()).unwrap_or(0);
+            eprintln!("coracle: wrote {} ({} files, {:.1} MiB) as {}", out.display(), entries.len(), size as f64 / 1048576.0, cfg.name);
+            Ok(())
+        }
+    }
 }
 
 #[derive(Args, Debug, Default)]
@@ -46,8 +115,8 @@ pub struct InitArgs {
     /// Run stage 1 (what the initramfs runs) instead of stage 2.
     #[arg(long)]
     pub stage1: bool,
-    /// Stage 1: the kernel command line to read [default: /proc/cmdline].
-    #[arg(long, requires = "stage1")]
+    /// The kernel command line to read (`coracle.slot=`) [default: /proc/cmdline].
+    #[arg(long)]
     pub cmdline: Option<String>,
     /// Stage 1: where to mount the new root.
     #[arg(long, requires = "stage1", default_value = "/sysroot")]
@@ -58,6 +127,57 @@ pub struct InitArgs {
     /// Stage 1: seconds to wait for the root disk to appear.
     #[arg(long, requires = "stage1", default_value_t = 30)]
     pub wait_for_disk: u64,
+    /// The machine config [default: ESP's coracle/machine.yaml, else
+    /// /etc/coracle/machine.yaml, else the defaults].
+    #[arg(long, value_name = "FILE")]
+    pub machine_config: Option<PathBuf>,
+    /// Setup steps to run, comma-separated [default: all of
+    /// mounts,cgroups,modules,sysctl,hostname,net,clock].
+    #[arg(long, value_delimiter = ',')]
+    pub setup: Vec<String>,
+    /// The node's data directory (also holds the saved clock).
+    #[arg(long, default_value = "/var/lib/coracle")]
+    pub data_dir: PathBuf,
+    /// Directory of PID 1's log file [default: /var/log/coracle, none
+    /// with --skip-machine-setup].
+    #[arg(long)]
+    pub log_dir: Option<PathBuf>,
+    /// The release file whose BUILD_EPOCH= is the clock's floor.
+    #[arg(long, default_value = "/etc/coracle-release")]
+    pub release_file: PathBuf,
+    /// Log clock changes instead of making them.
+    #[arg(long)]
+    pub clock_dry_run: bool,
+    /// Do not run the node (setup and supervision only).
+    #[arg(long)]
+    pub no_node: bool,
+    /// The ESP: a directory, or a FAT block device [default: the partition
+    /// labelled esp].
+    #[arg(long)]
+    pub esp: Option<PathBuf>,
+    #[arg(long, hide = true, default_value = "/sys/fs/cgroup")]
+    pub cgroup_root: PathBuf,
+    #[arg(long, hide = true, default_value_t = 123)]
+    pub sntp_port: u16,
+    /// Test hook: the health deadline in seconds (instead of the config's).
+    #[arg(long, hide = true)]
+    pub health_deadline: Option<u64>,
+    /// Test hook: bless the slot right after setup, without the node.
+    #[arg(long, hide = true)]
+    pub bless_now: bool,
+    /// Test hook: run this many tokio child processes next to the reaper.
+    #[arg(long, hide = true)]
+    pub test_tokio_children: Option<u32>,
+}
+
+impl InitArgs {
+    /// What a device runs: every default.
+    pub fn device() -> InitArgs {
+        match Cli::try_parse_from(["coracle", "init"]) {
+            Ok(Cli { command: Command::Init(a) }) => a,
+            _ => InitArgs { stop_grace: 10, panic_reboot_delay: 10, data_dir: "/var/lib/coracle".into(), ..Default::default() },
+        }
+    }
 }
 
 pub fn init(args: InitArgs) -> anyhow::Result<()> {
@@ -82,12 +202,40 @@ pub fn init(args: InitArgs) -> anyhow::Result<()> {
             Ok(svc)
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
+    let mut env = crate::pid1::setup::Env::device();
+    if !args.setup.is_empty() {
+        for s in &args.setup {
+            if !crate::pid1::setup::STEPS.contains(&s.as_str()) {
+                anyhow::bail!("--setup {s:?}: unknown step; steps are {}", crate::pid1::setup::STEPS.join(","));
+            }
+        }
+        env.steps = args.setup.iter().cloned().collect();
+    }
+    env.data_dir = args.data_dir.clone();
+    env.release_file = args.release_file.clone();
+    env.cgroup_root = args.cgroup_root.clone();
+    env.clock_dry_run = args.clock_dry_run;
+    env.sntp_port = args.sntp_port;
+    let log_dir = match (&args.log_dir, args.skip_machine_setup) {
+        (Some(d), _) => Some(d.clone()),
+        (None, false) => Some(crate::pid1::logfile::DIR.into()),
+        (None, true) => None,
+    };
     let opts = crate::pid1::Options {
         services,
         machine_setup: !args.skip_machine_setup,
         stop_grace: std::time::Duration::from_secs(args.stop_grace),
         panic_reboot_delay: std::time::Duration::from_secs(args.panic_reboot_delay),
         panic_after: args.panic_after.map(std::time::Duration::from_secs),
+        env,
+        machine_config: args.machine_config.clone(),
+        node: !args.no_node,
+        log_dir,
+        esp: args.esp.clone(),
+        cmdline: args.cmdline.clone().unwrap_or_else(|| std::fs::read_to_string("/proc/cmdline").unwrap_or_default()),
+        health_deadline: args.health_deadline.map(std::time::Duration::from_secs),
+        bless_now: args.bless_now,
+        test_tokio_children: args.test_tokio_children,
     };
     Err(crate::pid1::main(opts))
 }
@@ -165,6 +313,10 @@ pub struct NodeArgs {
     /// Taint for the node at registration, KEY=VALUE:EFFECT (repeatable).
     #[arg(long = "node-taint")]
     pub node_taints: Vec<String>,
+    /// Registry mirrors and credentials (k3s' registries.yaml format)
+    /// [default: DATA_DIR/registries.yaml].
+    #[arg(long)]
+    pub private_registry: Option<PathBuf>,
 }
 
 impl NodeArgs {
@@ -190,6 +342,9 @@ impl NodeArgs {
             cfg.node_labels.push((k.to_string(), v.to_string()));
         }
         cfg.node_taints = self.node_taints.clone();
+        if let Some(r) = &self.private_registry {
+            cfg.registries_file = r.clone();
+        }
         Ok(cfg)
     }
 }
@@ -261,7 +416,27 @@ fn hostname() -> String {
         .unwrap_or_else(|| "coracle".into())
 }
 
-pub async fn server(args: ServerArgs) -> anyhow::Result<()> {
+/// What `coracle server` runs: the control plane and, unless disabled,
+/// the node agent; shared by `coracle server` and PID 1's stage 2.
+pub struct RunningServer {
+    pub running: server::Running,
+    pub agent: Option<coracle_agent::Agent>,
+    pub node_name: String,
+}
+
+impl RunningServer {
+    /// Host mode: stop the agent (pods keep running, as with k3s) and the
+    /// datastore.
+    pub async fn stop(self) {
+        if let Some(agent) = self.agent {
+            agent.stop().await;
+        }
+        self.running.store.close();
+    }
+}
+
+/// Start the control plane and the agent as `args` say.
+pub async fn start_server(args: &ServerArgs) -> anyhow::Result<RunningServer> {
     let node_name = args.node_name.clone().unwrap_or_else(hostname);
     let cluster = args.cluster.to_config(&node_name)?;
     let kubeconfig = args.write_kubeconfig.clone().unwrap_or_else(|| args.data_dir.join("kubeconfig.yaml"));
@@ -284,15 +459,17 @@ pub async fn server(args: ServerArgs) -> anyhow::Result<()> {
         let client = coracle_agent::client_from_kubeconfig(&running.node_kubeconfig).await?;
         Some(coracle_agent::Agent::start(agent_cfg, client).await.context("starting the node agent")?)
     };
+    Ok(RunningServer { running, agent, node_name })
+}
+
+pub async fn server(args: ServerArgs) -> anyhow::Result<()> {
+    let node = start_server(&args).await?;
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).context("installing SIGTERM handler")?;
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         _ = term.recv() => {}
     }
     tracing::info!("shutting down");
-    if let Some(agent) = agent {
-        agent.stop().await;
-    }
-    running.store.close();
+    node.stop().await;
     Ok(())
 }

@@ -29,8 +29,9 @@ fn run() -> anyhow::Result<()> {
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("CORACLE_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        // The console, plus PID 1's log file once stage 2 opens it.
+        .with_writer(pid1::logfile::ConsoleAndFile)
+        .with_ansi(std::process::id() != 1 && std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     // The kernel starts init with whatever words of its command line it
     // did not understand: as PID 1, only an explicit `init` is parsed.
@@ -39,7 +40,7 @@ fn run() -> anyhow::Result<()> {
         stage1::main(stage1::Options::device());
     }
     if std::process::id() == 1 && argv.get(1).map(String::as_str) != Some("init") {
-        return cli::init(cli::InitArgs { stop_grace: 10, panic_reboot_delay: 10, ..Default::default() });
+        return cli::init(cli::InitArgs::device());
     }
     let command = match cli::Cli::parse().command {
         cli::Command::Init(a) => return cli::init(a),
@@ -54,6 +55,8 @@ fn run() -> anyhow::Result<()> {
         match command {
             cli::Command::Server(s) => cli::server(s).await,
             cli::Command::Config(c) => cli::config(c),
+            cli::Command::Image(c) => cli::image(c),
+            cli::Command::Killall { data_dir } => cli::killall(&data_dir),
             cli::Command::Init(a) => cli::init(a),
         }
     })

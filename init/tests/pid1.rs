@@ -26,7 +26,7 @@ impl Pid1 {
         let unshare = Command::new("unshare")
             .args(["--pid", "--fork", "--mount", "--uts", "--ipc", "--net", "--"])
             .arg(env!("CARGO_BIN_EXE_coracle"))
-            .args(["init", "--skip-machine-setup", "--stop-grace", "2"])
+            .args(["init", "--skip-machine-setup", "--no-node", "--stop-grace", "2"])
             .args(args)
             .env("CORACLE_LOG", "info")
             .stdin(Stdio::null())

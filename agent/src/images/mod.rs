@@ -1,6 +1,7 @@
 //! Images on the node: the pause image made here, OCI archives turned from
 //! directories, and pre-loaded archives imported into the runtime.
 
+pub mod busybox;
 pub mod import;
 pub mod oci;
 pub mod pause;

@@ -17,6 +17,7 @@ impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        coracle_agent::killall::kill_all(&self.dir);
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
@@ -43,12 +44,21 @@ pub fn cpu_seconds(pid: u32) -> f64 {
 }
 
 pub async fn start_server(tag: &str) -> (Server, Client, u32, PathBuf) {
+    start_server_with(tag, &["--disable-agent"], |_| {}).await
+}
+
+/// Starts a release server with extra flags, after `prepare` has put what
+/// it needs into the data dir.
+pub async fn start_server_with(tag: &str, args: &[&str], prepare: impl FnOnce(&std::path::Path)) -> (Server, Client, u32, PathBuf) {
     let dir = std::env::temp_dir().join(format!("coracle-bench-{}-{tag}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("bench dir");
+    prepare(&dir);
     let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("port");
     let started = Instant::now();
     let child = Command::new(env!("CARGO_BIN_EXE_coracle"))
-        .args(["server", "--disable-agent", "--bind-address", "127.0.0.1", "--https-listen-port", &port.to_string(), "--data-dir"])
+        .arg("server")
+        .args(args)
+        .args(["--bind-address", "127.0.0.1", "--https-listen-port", &port.to_string(), "--data-dir"])
         .arg(&dir)
         .stdout(Stdio::null())
         .stderr(Stdio::null())

@@ -49,7 +49,7 @@ pub async fn end_all_processes(reaper: &Reaper, grace: Duration) {
     tracing::info!(processes = n, grace_s = grace.as_secs(), "sent SIGTERM to remaining processes");
     let deadline = tokio::time::Instant::now() + grace;
     while tokio::time::Instant::now() < deadline {
-        reaper.reap_all();
+        reaper.reap_any();
         if other_processes().is_empty() {
             return;
         }
@@ -58,7 +58,7 @@ pub async fn end_all_processes(reaper: &Reaper, grace: Duration) {
     let n = signal_all(rustix::process::Signal::KILL);
     tracing::warn!(processes = n, "killed processes that outlived SIGTERM");
     for _ in 0..40 {
-        reaper.reap_all();
+        reaper.reap_any();
         if other_processes().is_empty() {
             break;
         }
@@ -66,10 +66,19 @@ pub async fn end_all_processes(reaper: &Reaper, grace: Duration) {
     }
 }
 
-/// Unmount `mounts` (newest last in the list); what stays busy is
-/// remounted read-only so its filesystem is clean.
+/// Unmount `mounts` (newest last in the list), each after whatever is
+/// still mounted below it (pod volumes, container root filesystems under
+/// /var and /run), newest first; what stays busy is remounted read-only
+/// so its filesystem is clean.
 pub fn unmount_all(mounts: &[PathBuf]) {
     for m in mounts.iter().rev() {
+        let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+        let below: Vec<PathBuf> = crate::pid1::setup::mounts::mount_points(&info).into_iter().filter(|p| p != m && p.starts_with(m)).collect();
+        for sub in below.iter().rev() {
+            if let Err(e) = rustix::mount::unmount(sub, rustix::mount::UnmountFlags::empty()) {
+                tracing::debug!(mount = %sub.display(), error = %e, "cannot unmount");
+            }
+        }
         match rustix::mount::unmount(m, rustix::mount::UnmountFlags::empty()) {
             Ok(()) => tracing::info!(mount = %m.display(), "unmounted"),
             Err(e) => {

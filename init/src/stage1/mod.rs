@@ -239,6 +239,7 @@ pub fn main(o: Options) -> ! {
             if b.formatted { " (formatted on first boot)" } else { "" },
             if b.grown { " (grown to fill the disk)" } else { "" }
         );
+        crate::pid1::markers::milestone("stage1 done");
         if o.switch_root {
             switch_root(&o.sysroot).map(|_| ())
         } else {

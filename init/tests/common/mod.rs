@@ -9,6 +9,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 pub mod fake_node;
+pub mod node;
 
 pub struct Server {
     pub child: Option<Child>,
@@ -18,9 +19,11 @@ pub struct Server {
     /// Extra `coracle server` flags and environment (kept across restarts).
     pub args: Vec<String>,
     pub env: Vec<(String, String)>,
+    /// Runs the node agent (containerd, pods); see [`node`].
+    pub node: Option<node::NodeInfo>,
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("no free port")
 }
 
@@ -55,6 +58,7 @@ impl Server {
             kubeconfig,
             args: args.iter().map(|a| a.to_string()).collect(),
             env: env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            node: None,
         };
         s.spawn();
         s
@@ -62,8 +66,18 @@ impl Server {
 
     fn spawn(&mut self) {
         let log = std::fs::OpenOptions::new().create(true).append(true).open(self.dir.join("server.log")).expect("log file");
-        let child = Command::new(env!("CARGO_BIN_EXE_coracle"))
-            .args(["server", "--disable-agent", "--bind-address", "127.0.0.1", "--https-listen-port"])
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_coracle"));
+        cmd.arg("server");
+        match &self.node {
+            None => {
+                cmd.arg("--disable-agent");
+            }
+            Some(n) => {
+                cmd.args(n.args());
+            }
+        }
+        let child = cmd
+            .args(["--bind-address", "127.0.0.1", "--https-listen-port"])
             .arg(self.port.to_string())
             .arg("--data-dir")
             .arg(&self.dir)
@@ -75,6 +89,11 @@ impl Server {
             .expect("spawn coracle server");
         self.child = Some(child);
         self.wait_ready();
+    }
+
+    /// Starts the process (for constructors in other test modules).
+    pub fn spawn_public(&mut self) {
+        self.spawn();
     }
 
     /// kill -9 the server and start it again on the same data dir and port.
@@ -146,6 +165,9 @@ impl Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
+        if self.node.is_some() {
+            self.stop_node();
+        }
         self.kill9();
         if std::env::var_os("CORACLE_KEEP_TEST_DIRS").is_none() {
             let _ = std::fs::remove_dir_all(&self.dir);
