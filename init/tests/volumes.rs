@@ -174,6 +174,10 @@ fn api_backed_volumes_are_written_updated_and_torn_down() {
     let term = PathBuf::from(&m("/dev/termination-log").host_path);
     assert_eq!(mode(&term), 0o666);
     assert!(m("/var/run/secrets/kubernetes.io/serviceaccount").readonly);
+    // The same mounts without keeping the PodVolumes (read back from disk).
+    let again = volumes::mounts(&ctx, &pod, &c).expect("mounts from the record");
+    assert_eq!(again.len(), mounts.len());
+    assert_eq!(again.iter().find(|x| x.container_path == "/scratch").map(|x| &x.host_path), Some(&m("/scratch").host_path));
 
     // Live updates: the background task follows the ConfigMap and labels.
     let task = rt.spawn(volumes::run(ctx.clone()));
