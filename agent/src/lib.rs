@@ -15,11 +15,14 @@ pub mod containerd;
 pub mod context;
 pub mod cri;
 pub mod images;
+pub mod network;
 pub mod killall;
 pub mod probes;
 pub mod registries;
 pub mod node;
+pub mod pods;
 pub mod run;
+pub mod server;
 pub mod volumes;
 
 pub use config::AgentConfig;

@@ -72,8 +72,11 @@ impl Agent {
         let ctx = Arc::new(Context { cfg, client, cri, runtime_health: health, started });
         let mut tasks = Vec::new();
         tasks.push(tokio::spawn(prepare_images(ctx.clone())));
+        tasks.push(tokio::spawn(crate::network::run(ctx.clone())));
+        tasks.push(tokio::spawn(crate::server::run(ctx.clone())));
         tasks.push(tokio::spawn(crate::node::run(ctx.clone())));
         tasks.push(tokio::spawn(crate::volumes::run(ctx.clone())));
+        tasks.push(tokio::spawn(crate::pods::run(ctx.clone())));
         Ok(Agent { ctx, containerd, tasks })
     }
 
@@ -83,6 +86,7 @@ impl Agent {
         for t in &self.tasks {
             t.abort();
         }
+        crate::network::cleanup(&self.ctx.cfg).await;
         if let Some(c) = self.containerd {
             c.stop().await;
         }

@@ -157,8 +157,9 @@ pub async fn start(cfg: ServerConfig) -> Result<Running, ServerError> {
     let issuer = crate::auth::TokenIssuer::load(&tls_dir, &cfg.cluster, &ca.cert_pem, &external_url)?;
     crate::auth::register(&cfg.cluster, Arc::new(issuer));
 
+    let join = Arc::new(api::join::Join::load_or_create(&cfg.data_dir, ca.clone())?);
     tokio::spawn(renew_serving(ca.clone(), cfg.clone(), resolver));
-    tokio::spawn(accept_loop(listener, acceptor, api.clone()));
+    tokio::spawn(accept_loop(listener, acceptor, api.clone(), join));
     if cfg.controllers {
         let client = crate::controllers::client::in_process(api.clone());
         let clock = crate::controllers::clock::Clock::from_env();
@@ -211,7 +212,7 @@ async fn renew_serving(ca: Arc<Ca>, cfg: ServerConfig, resolver: Arc<SwappableCe
     }
 }
 
-async fn accept_loop(listener: TcpListener, acceptor: tokio_rustls::TlsAcceptor, api: Arc<ApiServer>) {
+async fn accept_loop(listener: TcpListener, acceptor: tokio_rustls::TlsAcceptor, api: Arc<ApiServer>, join: Arc<api::join::Join>) {
     loop {
         let (tcp, peer) = match listener.accept().await {
             Ok(c) => c,
@@ -224,6 +225,7 @@ async fn accept_loop(listener: TcpListener, acceptor: tokio_rustls::TlsAcceptor,
         let _ = tcp.set_nodelay(true);
         let acceptor = acceptor.clone();
         let api = api.clone();
+        let join = join.clone();
         tokio::spawn(async move {
             let tls = match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await {
                 Ok(Ok(t)) => t,
@@ -247,7 +249,14 @@ async fn accept_loop(listener: TcpListener, acceptor: tokio_rustls::TlsAcceptor,
             let service = hyper::service::service_fn(move |req: Request<Incoming>| {
                 let api = api.clone();
                 let user = user.clone();
-                async move { Ok::<_, std::convert::Infallible>(serve(api, req, user).await) }
+                let join = join.clone();
+                async move {
+                    // Joining agents have no credentials yet: answered before authentication.
+                    if api::join::Join::handles(req.uri().path()) {
+                        return Ok::<_, std::convert::Infallible>(join.serve(&api.config, req).await);
+                    }
+                    Ok::<_, std::convert::Infallible>(serve(api, req, user).await)
+                }
             });
             let io = hyper_util::rt::TokioIo::new(tls);
             let builder = hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());

@@ -120,7 +120,6 @@ pub struct Plan {
     pub board: Board,
     pub runtime: board::Runtime,
     pub lock: Lock,
-    pub lock_text: String,
     pub coracle: PathBuf,
     pub config_text: String,
     pub epoch: u64,
@@ -188,7 +187,7 @@ pub fn plan(a: &ImageArgs, config_override: Option<&str>) -> anyhow::Result<Plan
     if let Some(b) = &a.bsp {
         h.update(b.to_string_lossy().as_bytes());
     }
-    Ok(Plan { board, runtime, lock, lock_text, coracle, config_text, epoch, disk_size, parts, seed: h.finalize().to_vec(), bsp: a.bsp.clone() })
+    Ok(Plan { board, runtime, lock, coracle, config_text, epoch, disk_size, parts, seed: h.finalize().to_vec(), bsp: a.bsp.clone() })
 }
 
 fn layout(b: &Board) -> Vec<(String, u64)> {
@@ -232,6 +231,7 @@ pub fn image_with(a: &ImageArgs, config_override: Option<&str>) -> anyhow::Resul
     let started = Instant::now();
     step(1, "checking the board, config and inputs");
     let p = plan(a, config_override)?;
+    eprintln!("coracle-build:   board {}: {}", p.board.name, p.board.description);
     let cache = Cache::new(&crate::packages::cache_dir(a.common.cache.as_deref()))?;
     step(2, &format!("fetching {} pinned packages (checking SHA-256)", p.lock.packages.len()));
     let mut set = PackageSet::from_lock(&p.lock, &cache, &p.board.arch)?;

@@ -178,15 +178,6 @@ pub fn modinfo(bytes: &[u8]) -> Vec<(String, String)> {
         .collect()
 }
 
-/// Debian architecture name of an ELF machine number.
-pub fn debian_arch(machine: u16) -> Option<&'static str> {
-    match machine {
-        62 => Some("amd64"),
-        183 => Some("arm64"),
-        _ => None,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -89,6 +89,11 @@ enum Command {
     Run(qemu::RunArgs),
     /// Write an image to a device (mapped blocks only), then verify it.
     Flash(flash::FlashArgs),
+    /// Write IMAGE.bmap for a sparse image file.
+    Bmap {
+        /// The image file.
+        image: PathBuf,
+    },
 }
 
 fn main() -> std::process::ExitCode {
@@ -116,5 +121,12 @@ fn run() -> anyhow::Result<()> {
         Command::Image(a) => build::image(&a).map(|_| ()),
         Command::Run(a) => qemu::run(&a),
         Command::Flash(a) => flash::flash(&a),
+        Command::Bmap { image } => {
+            let map = bmap::compute(&image)?;
+            let path = PathBuf::from(format!("{}.bmap", image.display()));
+            std::fs::write(&path, bmap::render(&map)).with_context(|| format!("writing {}", path.display()))?;
+            eprintln!("coracle-build: wrote {} ({} of {} blocks mapped)", path.display(), map.mapped_blocks(), map.image_size.div_ceil(map.block_size));
+            Ok(())
+        }
     }
 }

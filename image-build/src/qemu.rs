@@ -121,7 +121,7 @@ pub fn run(a: &RunArgs) -> anyhow::Result<()> {
     let plan = build::plan(&image_args, None)?;
     let built = if build::up_to_date(&out, &plan) {
         eprintln!("coracle-build: {} is up to date", out.join("disk.img").display());
-        Built { disk: out.join("disk.img"), kubeconfig: Some(out.join("kubeconfig")), disk_guid: String::new() }
+        Built { disk: out.join("disk.img"), kubeconfig: Some(out.join("kubeconfig")), disk_guid: crate::disk::derived_uuid(&plan.seed, "disk").to_string() }
     } else {
         build::image(&image_args)?
     };
@@ -163,7 +163,7 @@ pub fn run(a: &RunArgs) -> anyhow::Result<()> {
     cmd.args(["-serial", "chardev:ser0"]);
     cmd.arg("-monitor").arg(format!("unix:{},server,nowait", monitor.display()));
     cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped());
-    eprintln!("coracle-build: booting {} under {} ({}), serial log {}", built.disk.display(), q.binary, if a.kvm { "KVM" } else { "TCG" }, serial.display());
+    eprintln!("coracle-build: booting {} (disk {}) under {} ({}), serial log {}", built.disk.display(), built.disk_guid, q.binary, if a.kvm { "KVM" } else { "TCG" }, serial.display());
     let child = cmd.spawn().with_context(|| format!("starting {} (apt-get install qemu-system-x86 / qemu-system-arm)", q.binary))?;
     let mut vm = Vm { child, monitor };
     let result = watch(&mut vm, a, &serial, &kubeconfig);

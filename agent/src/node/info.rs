@@ -76,10 +76,34 @@ pub fn node_info(runtime: &str) -> Value {
     })
 }
 
-/// The address the kernel would use to reach the outside world: the
-/// source address of the default route (a UDP connect sends nothing).
+/// The IPv4 gateway of the default route with the lowest metric, from
+/// `/proc/net/route` (`None` for a default route without a gateway).
+pub fn parse_default_gateway(route_table: &str) -> Option<std::net::Ipv4Addr> {
+    route_table
+        .lines()
+        .skip(1)
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            let hex = |i: usize| f.get(i).and_then(|v| u32::from_str_radix(v, 16).ok());
+            // Destination and mask 0: a default route; flag 0x1: up.
+            if hex(1)? != 0 || hex(7)? != 0 || hex(3)? & 1 == 0 {
+                return None;
+            }
+            Some((hex(6)?, hex(2)?))
+        })
+        .min()
+        // The kernel prints the address's bytes as a host-order number.
+        .map(|(_, gw)| std::net::Ipv4Addr::from(gw.to_ne_bytes()))
+        .filter(|gw| !gw.is_unspecified())
+}
+
+/// The address the kernel uses on the default route: the source address
+/// towards its gateway (or any outside address when it has none; a UDP
+/// connect sends nothing).
 pub fn default_route_ip() -> Option<IpAddr> {
-    for (bind, target) in [("0.0.0.0:0", "192.0.2.1:9"), ("[::]:0", "[2001:db8::1]:9")] {
+    let gw = std::fs::read_to_string("/proc/net/route").ok().and_then(|t| parse_default_gateway(&t));
+    let v4 = gw.map(|g| format!("{g}:9")).unwrap_or_else(|| "192.0.2.1:9".into());
+    for (bind, target) in [("0.0.0.0:0", v4.as_str()), ("[::]:0", "[2001:db8::1]:9")] {
         let Ok(sock) = UdpSocket::bind(bind) else { continue };
         if sock.connect(target).is_ok() {
             if let Ok(a) = sock.local_addr() {
@@ -158,6 +182,16 @@ mod tests {
         assert_eq!(i["operatingSystem"], "linux");
         assert!(!i["kernelVersion"].as_str().unwrap_or("").is_empty());
         assert!(!i["bootID"].as_str().unwrap_or("").is_empty());
+    }
+
+    #[test]
+    fn the_default_gateway_is_read_from_the_route_table() {
+        let t = "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n\
+                 eth0\t00000000\t010200C0\t0003\t0\t0\t100\t00000000\t0\t0\t0\n\
+                 wlan0\t00000000\t0101A8C0\t0003\t0\t0\t600\t00000000\t0\t0\t0\n\
+                 eth0\t000200C0\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0\n";
+        assert_eq!(parse_default_gateway(t), Some([192, 0, 2, 1].into()));
+        assert_eq!(parse_default_gateway("Iface\n"), None);
     }
 
     #[test]

@@ -223,13 +223,13 @@ mod tests {
 
     #[test]
     fn tokens_parse() {
-        let t = parse_token(&format!(" K10{}::server:s3cr3t:x\n", HASH.to_uppercase())).unwrap();
+        let t = parse_token(&format!(" K10{}::server:s3cr3t:x\n", HASH.to_uppercase())).expect("test value");
         assert_eq!(t, Token { ca_hash: HASH.into(), user: "server".into(), secret: "s3cr3t:x".into() });
     }
 
     #[test]
     fn bad_tokens_say_what_is_wrong() {
-        let msg = |t: &str| parse_token(t).unwrap_err().to_string();
+        let msg = |t: &str| parse_token(t).expect_err("must fail").to_string();
         assert!(msg("s3cr3t").contains("does not start with K10"));
         assert!(msg("K10abc::server:x").contains("64 hex"));
         assert!(msg(&format!("K10{HASH}server:x")).contains("'::'"));
@@ -249,18 +249,18 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
         assert!(existing(&dir, "https://a:6443", "n1").is_none());
         for f in ["tls/server-ca.crt", "tls/client-kubelet.crt", "tls/client-kubelet.key"] {
-            write_file(&dir.join(f), b"x", true).unwrap();
+            write_file(&dir.join(f), b"x", true).expect("test value");
         }
-        write_file(&kubeconfig_path(&dir), render_kubeconfig("https://a:6443", &dir.join("tls/server-ca.crt"), &dir.join("c"), &dir.join("k")).as_bytes(), true).unwrap();
+        write_file(&kubeconfig_path(&dir), render_kubeconfig("https://a:6443", &dir.join("tls/server-ca.crt"), &dir.join("c"), &dir.join("k")).as_bytes(), true).expect("test value");
         let j = Joined { server: "https://a:6443".into(), node_name: "n1".into(), cluster_dns: "10.43.0.10".into(), cluster_domain: "cluster.local".into() };
-        write_file(&state_path(&dir), &serde_json::to_vec(&j).unwrap(), false).unwrap();
+        write_file(&state_path(&dir), &serde_json::to_vec(&j).expect("test value"), false).expect("test value");
         assert_eq!(existing(&dir, "https://a:6443/", "n1"), Some(j));
         assert!(existing(&dir, "https://b:6443", "n1").is_none());
         assert!(existing(&dir, "https://a:6443", "n2").is_none());
-        let kc = kube::config::Kubeconfig::read_from(kubeconfig_path(&dir)).unwrap();
+        let kc = kube::config::Kubeconfig::read_from(kubeconfig_path(&dir)).expect("test value");
         assert_eq!(kc.clusters[0].cluster.as_ref().and_then(|c| c.server.clone()).as_deref(), Some("https://a:6443"));
         use std::os::unix::fs::PermissionsExt;
-        assert_eq!(std::fs::metadata(kubeconfig_path(&dir)).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(std::fs::metadata(kubeconfig_path(&dir)).expect("test value").permissions().mode() & 0o777, 0o600);
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

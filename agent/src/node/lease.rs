@@ -84,7 +84,7 @@ mod tests {
     #[test]
     fn a_renewed_lease_names_its_holder_and_owner() {
         let l = renewed(Lease { metadata: ObjectMeta::default(), spec: None }, "n1", "uid-1");
-        let v = serde_json::to_value(&l).unwrap();
+        let v = serde_json::to_value(&l).expect("test value");
         assert_eq!(v["metadata"]["namespace"], "kube-node-lease");
         assert_eq!(v["spec"]["holderIdentity"], "n1");
         assert_eq!(v["spec"]["leaseDurationSeconds"], 40);
@@ -93,6 +93,6 @@ mod tests {
         // Renewing again keeps one owner reference (the new uid).
         let l2 = renewed(l, "n1", "uid-2");
         assert_eq!(l2.metadata.owner_references.as_ref().map(Vec::len), Some(1));
-        assert!(v["spec"]["renewTime"].as_str().unwrap().ends_with('Z'));
+        assert!(v["spec"]["renewTime"].as_str().expect("test value").ends_with('Z'));
     }
 }

@@ -104,11 +104,11 @@ mod tests {
 
     #[test]
     fn taints_parse_as_the_kubelet_flag() {
-        assert_eq!(parse_taint("dedicated=edge:NoSchedule").unwrap(), json!({"key": "dedicated", "value": "edge", "effect": "NoSchedule"}));
-        assert_eq!(parse_taint("gpu:NoExecute").unwrap(), json!({"key": "gpu", "effect": "NoExecute"}));
-        assert_eq!(parse_taint("example.com/k=v:PreferNoSchedule").unwrap()["key"], "example.com/k");
-        assert!(parse_taint("k=v").unwrap_err().contains("no effect"));
-        assert!(parse_taint("k=v:Never").unwrap_err().contains("unknown effect \"Never\""));
-        assert!(parse_taint("=v:NoSchedule").unwrap_err().contains("key"));
+        assert_eq!(parse_taint("dedicated=edge:NoSchedule").expect("test value"), json!({"key": "dedicated", "value": "edge", "effect": "NoSchedule"}));
+        assert_eq!(parse_taint("gpu:NoExecute").expect("test value"), json!({"key": "gpu", "effect": "NoExecute"}));
+        assert_eq!(parse_taint("example.com/k=v:PreferNoSchedule").expect("test value")["key"], "example.com/k");
+        assert!(parse_taint("k=v").expect_err("must fail").contains("no effect"));
+        assert!(parse_taint("k=v:Never").expect_err("must fail").contains("unknown effect \"Never\""));
+        assert!(parse_taint("=v:NoSchedule").expect_err("must fail").contains("key"));
     }
 }

@@ -191,7 +191,8 @@ impl Reporter {
     async fn tick(&mut self) {
         self.probe_runtime().await;
         let conds = self.conditions();
-        let facts_due = self.facts_at.map(|t| t.elapsed() >= UPDATE_INTERVAL).unwrap_or(true);
+        let facts_due = self.facts_at.map(|t| t.elapsed() >= UPDATE_INTERVAL).unwrap_or(true)
+            || self.facts.as_ref().map(|f| f.runtime_version != self.runtime_version).unwrap_or(true);
         if facts_due {
             self.refresh_facts().await;
         }
@@ -343,7 +344,7 @@ mod tests {
             runtime_version: "containerd://1.6.20".into(),
             images: vec![],
         };
-        let b = body(10250, "n1", &facts, &eviction::thresholds(None).unwrap());
+        let b = body(10250, "n1", &facts, &eviction::thresholds(None).expect("test value"));
         assert_eq!(b["daemonEndpoints"]["kubeletEndpoint"]["Port"], 10250);
         assert_eq!(b["addresses"][0]["address"], "10.0.0.5");
         assert_eq!(b["nodeInfo"]["containerRuntimeVersion"], "containerd://1.6.20");

@@ -9,6 +9,7 @@
 
 pub mod codec;
 pub mod discovery;
+pub mod join;
 mod list;
 pub mod node_proxy;
 pub mod object;
@@ -378,6 +379,12 @@ async fn custom_resources(store: &dyn Store) -> Result<Vec<Resource>, ApiError> 
 /// (group system:masters) may use the API, and everyone else is told so.
 fn authorize(user: &User, method: &Method, res: &Resource, ns: Option<&str>, watch: bool, name: Option<&str>, sub: Option<&str>) -> Result<(), ApiError> {
     if user.is_admin() {
+        return Ok(());
+    }
+    // Kubelets (group system:nodes) need their Node, Lease, pods, secrets
+    // and events; until the Node authorizer lands with RBAC they may do
+    // what an admin may.
+    if user.groups.iter().any(|g| g == "system:nodes") {
         return Ok(());
     }
     // Anyone authenticated may ask who they are.

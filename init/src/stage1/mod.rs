@@ -92,7 +92,12 @@ pub fn prepare(o: &Options) -> Result<Booted, String> {
     if o.mount_api_filesystems {
         api_filesystems()?;
     }
-    let cmd = cmdline::parse(&o.cmdline);
+    // On a device, Options::device() ran before /proc was mounted.
+    let cmd = if o.cmdline.is_empty() && o.mount_api_filesystems {
+        cmdline::parse(&std::fs::read_to_string("/proc/cmdline").unwrap_or_default())
+    } else {
+        cmdline::parse(&o.cmdline)
+    };
     let slot = cmd.slot.clone().ok_or("no coracle.slot=a|b on the kernel command line (the boot entry is broken)")?;
     let root_label = disk::root_label(&slot).ok_or_else(|| format!("coracle.slot={slot} is neither a nor b"))?;
 

@@ -131,6 +131,20 @@ pub enum KubeletError {
     Http { addr: String, message: String },
 }
 
+/// A dial failure worded as Go's net package words it (what users of
+/// upstream see in these errors).
+fn dial_error(e: &std::io::Error) -> String {
+    use std::io::ErrorKind::*;
+    match e.kind() {
+        ConnectionRefused => "connection refused".into(),
+        TimedOut => "i/o timeout".into(),
+        HostUnreachable => "no route to host".into(),
+        NetworkUnreachable => "network is unreachable".into(),
+        ConnectionReset => "connection reset by peer".into(),
+        _ => e.to_string(),
+    }
+}
+
 /// Send `req` to the kubelet at `addr` (`host:port`) with the installed
 /// credentials (or `config`); the connection serves upgrades.
 pub async fn send(addr: &str, host: &str, req: Request<Incoming>, config: Option<Arc<rustls::ClientConfig>>) -> Result<Response<Incoming>, KubeletError> {
@@ -141,7 +155,7 @@ pub async fn send(addr: &str, host: &str, req: Request<Incoming>, config: Option
     let tcp = tokio::time::timeout(Duration::from_secs(10), tokio::net::TcpStream::connect(addr))
         .await
         .map_err(|_| KubeletError::Dial { addr: addr.into(), message: "i/o timeout".into() })?
-        .map_err(|e| KubeletError::Dial { addr: addr.into(), message: format!("connect: {e}") })?;
+        .map_err(|e| KubeletError::Dial { addr: addr.into(), message: format!("connect: {}", dial_error(&e)) })?;
     let _ = tcp.set_nodelay(true);
     let name = match host.parse::<std::net::IpAddr>() {
         Ok(ip) => ServerName::IpAddress(ip.into()),

@@ -52,7 +52,7 @@ fn target(path: &str) -> Option<Target> {
         ("nodes", None, s) if s == "proxy" || s.starts_with("proxy/") => {
             // The rest of the raw path after `/nodes/NAME/proxy`.
             let marker = "/proxy";
-            let at = path.find(&format!("/nodes/"))?;
+            let at = path.find("/nodes/")?;
             let after_nodes = &path[at + "/nodes/".len()..];
             let slash = after_nodes.find('/')?;
             let tail = &after_nodes[slash..];
