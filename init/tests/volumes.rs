@@ -246,3 +246,165 @@ fn local_path_claims_are_provisioned_bound_kept_and_reclaimed() {
     assert!(!path.exists());
     assert!(eventually(10, || !s.kubectl(&["get", "pv", &pv_name]).status.success()));
 }
+
+// ---- Real pods on a node (coracle server with its agent and containerd) ----
+
+fn wait_ready(s: &Server, pod: &str) {
+    let out = s.kubectl(&["wait", "--for=condition=Ready", &format!("pod/{pod}"), "--timeout=90s"]);
+    assert!(
+        out.status.success(),
+        "pod {pod} not ready: {}\n{}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        s.kubectl(&["describe", "pod", pod]).stdout.iter().map(|b| *b as char).collect::<String>(),
+        s.log().lines().rev().take(40).collect::<Vec<_>>().join("\n")
+    );
+}
+
+/// A file the pod wrote into its hostPath `out` directory.
+fn report(out: &Path, name: &str) -> Option<String> {
+    std::fs::read_to_string(out.join(name)).ok().map(|s| s.trim_end().to_string())
+}
+
+/// What the containers see, written into the hostPath `out` (read by the
+/// test on the host): files, modes, mounts, writability, then the
+/// configMap and labels again every half second.
+const REAL_POD: &str = r#"
+apiVersion: v1
+kind: Pod
+metadata: {name: vols, labels: {app: vols}}
+spec:
+  terminationGracePeriodSeconds: 1
+  # Hosts with little free disk (CI) taint their node with disk pressure.
+  tolerations: [{key: node.kubernetes.io/disk-pressure, operator: Exists, effect: NoSchedule}]
+  containers:
+  - name: main
+    image: coracle.local/busybox:1
+    command:
+    - sh
+    - -c
+    - |
+      echo hi > /shared/msg
+      SA=/var/run/secrets/kubernetes.io/serviceaccount
+      cp $SA/token /out/token; cp $SA/namespace /out/namespace; cp $SA/ca.crt /out/ca.crt
+      cp /sec/user /out/sec
+      stat -L -c %a /cfg/dir/a.txt > /out/cfg-mode
+      stat -L -c %a /sec/user > /out/sec-mode
+      if touch /cfg/new 2>/dev/null; then echo yes; else echo no; fi > /out/cfg-writable
+      grep ' /mem ' /proc/mounts > /out/mem
+      cp /etc/hosts /out/hosts
+      while true; do
+        cat /cfg/dir/a.txt > /out/cfg.tmp && mv /out/cfg.tmp /out/cfg
+        cat /info/labels > /out/labels.tmp && mv /out/labels.tmp /out/labels
+        sleep 0.5
+      done
+    volumeMounts:
+    - {name: cfg, mountPath: /cfg}
+    - {name: sec, mountPath: /sec}
+    - {name: info, mountPath: /info}
+    - {name: shared, mountPath: /shared}
+    - {name: mem, mountPath: /mem}
+    - {name: out, mountPath: /out}
+  - name: side
+    image: coracle.local/busybox:1
+    command: ["sh", "-c", "until [ -s /from-main/msg ]; do sleep 0.2; done; cp /from-main/msg /out/side-saw; sleep 3600"]
+    volumeMounts: [{name: shared, mountPath: /from-main}, {name: out, mountPath: /out}]
+  volumes:
+  - name: cfg
+    configMap: {name: cfg, defaultMode: 0400, items: [{key: a, path: dir/a.txt}]}
+  - name: sec
+    secret: {secretName: sec, defaultMode: 0440}
+  - name: info
+    downwardAPI: {items: [{path: labels, fieldRef: {fieldPath: metadata.labels}}]}
+  - {name: shared, emptyDir: {}}
+  - {name: mem, emptyDir: {medium: Memory, sizeLimit: 8Mi}}
+  - name: out
+    hostPath: {path: HOSTDIR, type: DirectoryOrCreate}
+"#;
+
+#[test]
+fn pods_read_and_share_their_volumes() {
+    let s = Server::start_node("volpods", &[]);
+    assert!(s.wait_image(common::node::BUSYBOX), "busybox not imported");
+    wait_for_default_account(&s);
+    s.ok(&["create", "configmap", "cfg", "--from-literal=a=one"]);
+    s.ok(&["create", "secret", "generic", "sec", "--from-literal=user=admin"]);
+    let out = s.dir.join("pod-out");
+    s.ok_stdin(&["apply", "-f", "-"], &REAL_POD.replace("HOSTDIR", &out.display().to_string()));
+    wait_ready(&s, "vols");
+    // The hostPath was made; the pod writes its report into it.
+    assert!(eventually(30, || report(&out, "labels").is_some() && report(&out, "side-saw").is_some()), "no report from the pod");
+
+    assert_eq!(report(&out, "cfg").as_deref(), Some("one"));
+    assert_eq!(report(&out, "cfg-mode").as_deref(), Some("400"));
+    assert_eq!(report(&out, "sec").as_deref(), Some("admin"));
+    assert_eq!(report(&out, "sec-mode").as_deref(), Some("440"));
+    assert_eq!(report(&out, "labels").as_deref(), Some("app=\"vols\""));
+    assert_eq!(report(&out, "cfg-writable").as_deref(), Some("no"), "configMap volumes are read-only");
+    // The service account token is a JWT for the pod's account, with the CA and namespace.
+    let claims = jwt_claims(&report(&out, "token").unwrap_or_default());
+    assert_eq!(claims["sub"], "system:serviceaccount:default:default");
+    assert_eq!(claims["kubernetes.io"]["pod"]["name"], "vols");
+    assert_eq!(report(&out, "namespace").as_deref(), Some("default"));
+    let ca = s.ok(&["get", "cm", "kube-root-ca.crt", "-o", "jsonpath={.data.ca\\.crt}"]);
+    assert_eq!(report(&out, "ca.crt").as_deref(), Some(ca.trim_end()));
+    // emptyDir shared between containers; Memory emptyDir is a tmpfs of its size.
+    assert_eq!(report(&out, "side-saw").as_deref(), Some("hi"));
+    let mem = report(&out, "mem").unwrap_or_default();
+    assert!(mem.starts_with("tmpfs /mem tmpfs") && mem.contains("size=8192k"), "{mem}");
+
+    // The kubelet-managed /etc/hosts names the pod on its IP.
+    let ip = s.ok(&["get", "pod", "vols", "-o", "jsonpath={.status.podIP}"]);
+    let hosts = report(&out, "hosts").unwrap_or_default();
+    assert!(hosts.starts_with("# Kubernetes-managed hosts file.") && hosts.contains(&format!("{ip}\tvols")), "{hosts}");
+
+    // Termination messages: from the file, or the log's tail on failure.
+    let term = |name: &str, policy: &str, script: &str| {
+        format!("apiVersion: v1\nkind: Pod\nmetadata: {{name: {name}}}\nspec: {{restartPolicy: Never, automountServiceAccountToken: false, tolerations: [{{key: node.kubernetes.io/disk-pressure, operator: Exists, effect: NoSchedule}}], containers: [{{name: c, image: coracle.local/busybox:1, terminationMessagePolicy: {policy}, command: [sh, -c, \"{script}\"]}}]}}\n")
+    };
+    s.ok_stdin(&["apply", "-f", "-"], &term("by-file", "File", "echo bye > /dev/termination-log; exit 3"));
+    s.ok_stdin(&["apply", "-f", "-"], &term("by-log", "FallbackToLogsOnError", "echo from-log; exit 2"));
+    let message = |pod: &str| s.ok(&["get", "pod", pod, "-o", "jsonpath={.status.containerStatuses[0].state.terminated.message}"]);
+    assert!(eventually(60, || message("by-file") == "bye\n"), "by-file: {:?}", message("by-file"));
+    assert!(eventually(60, || message("by-log") == "from-log\n"), "by-log: {:?}", message("by-log"));
+
+    // Updates reach the running pod.
+    s.ok_stdin(&["apply", "-f", "-"], "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: cfg}\ndata: {a: two}\n");
+    s.ok(&["label", "pod", "vols", "tier=back"]);
+    assert!(eventually(60, || report(&out, "cfg").as_deref() == Some("two")), "configMap update not seen");
+    assert!(eventually(60, || report(&out, "labels").as_deref() == Some("app=\"vols\"\ntier=\"back\"")), "labels update not seen");
+
+    // Deleted: its directory goes (tmpfs unmounted).
+    let uid = s.ok(&["get", "pod", "vols", "-o", "jsonpath={.metadata.uid}"]);
+    s.ok(&["delete", "pod", "vols", "--timeout=60s"]);
+    let pod_dir = s.dir.join("agent/pods").join(&uid);
+    assert!(eventually(30, || !pod_dir.exists()), "{} left behind", pod_dir.display());
+}
+
+#[test]
+fn local_path_claim_keeps_data_across_pods() {
+    let s = Server::start_node("volpvc", &[]);
+    assert!(s.wait_image(common::node::BUSYBOX), "busybox not imported");
+    wait_for_default_account(&s);
+    assert!(eventually(30, || s.ok(&["get", "storageclass"]).contains("local-path (default)")), "no default local-path class");
+    s.ok_stdin(&["apply", "-f", "-"], "apiVersion: v1\nkind: PersistentVolumeClaim\nmetadata: {name: data}\nspec: {accessModes: [ReadWriteOnce], resources: {requests: {storage: 64Mi}}}\n");
+    let pod = |name: &str, cmd: &str| {
+        format!("apiVersion: v1\nkind: Pod\nmetadata: {{name: {name}}}\nspec: {{terminationGracePeriodSeconds: 1, tolerations: [{{key: node.kubernetes.io/disk-pressure, operator: Exists, effect: NoSchedule}}], containers: [{{name: c, image: coracle.local/busybox:1, command: [sh, -c, \"{cmd}\"], volumeMounts: [{{name: d, mountPath: /data}}]}}], volumes: [{{name: d, persistentVolumeClaim: {{claimName: data}}}}]}}\n")
+    };
+    s.ok_stdin(&["apply", "-f", "-"], &pod("writer", "echo kept > /data/f; sleep 3600"));
+    wait_ready(&s, "writer");
+    assert_eq!(s.ok(&["get", "pvc", "data", "-o", "jsonpath={.status.phase}"]), "Bound");
+    let pv = s.ok(&["get", "pvc", "data", "-o", "jsonpath={.spec.volumeName}"]);
+    let path = PathBuf::from(s.ok(&["get", "pv", &pv, "-o", "jsonpath={.spec.hostPath.path}"]));
+    assert!(path.starts_with(s.dir.join("storage")), "{}", path.display());
+    assert!(eventually(10, || path.join("f").exists()));
+    s.ok(&["delete", "pod", "writer", "--timeout=60s"]);
+    s.ok_stdin(&["apply", "-f", "-"], &pod("reader", "echo seen-$(cat /data/f) > /data/seen; sleep 3600"));
+    wait_ready(&s, "reader");
+    assert!(eventually(10, || report(&path, "seen").as_deref() == Some("seen-kept")), "the second pod did not see the data");
+
+    // Pod and claim gone: the volume and its data are deleted.
+    s.ok(&["delete", "pod", "reader", "--timeout=60s"]);
+    s.ok(&["delete", "pvc", "data", "--timeout=60s"]);
+    assert!(eventually(60, || !s.kubectl(&["get", "pv", &pv]).status.success()), "PV {pv} not deleted");
+    assert!(!path.exists(), "{} not deleted", path.display());
+}
