@@ -112,7 +112,7 @@ pub fn write(dir: &Path, payload: &Payload, gid: Option<u32>) -> io::Result<bool
     }
     std::fs::create_dir_all(dir).map_err(ctx(dir))?;
     let data_link = dir.join(DATA);
-    let current = std::fs::read_link(&data_link).ok().map(PathBuf::from);
+    let current = std::fs::read_link(&data_link).ok();
     let current_dir = current.as_ref().map(|c| dir.join(c));
     let same = match &current_dir {
         Some(d) if d.is_dir() => read_tree(d)? == files,
@@ -200,7 +200,7 @@ mod tests {
 
     fn versions(dir: &Path) -> Vec<String> {
         let mut v: Vec<String> = std::fs::read_dir(dir)
-            .unwrap()
+            .expect("test setup")
             .filter_map(|e| e.ok())
             .map(|e| e.file_name().to_string_lossy().into_owned())
             .filter(|n| n.starts_with("..") && n != DATA)
@@ -213,9 +213,9 @@ mod tests {
     fn paths_are_checked_like_upstream() {
         assert!(validate_path("a/b").is_ok());
         assert!(validate_path("a..b").is_ok());
-        assert_eq!(validate_path("/etc/x").unwrap_err(), "invalid path: must be relative path: /etc/x");
-        assert_eq!(validate_path("a/../b").unwrap_err(), "invalid path: must not contain '..': a/../b");
-        assert_eq!(validate_path("..data").unwrap_err(), "invalid path: must not start with '..': ..data");
+        assert_eq!(validate_path("/etc/x").expect_err("must fail"), "invalid path: must be relative path: /etc/x");
+        assert_eq!(validate_path("a/../b").expect_err("must fail"), "invalid path: must not contain '..': a/../b");
+        assert_eq!(validate_path("..data").expect_err("must fail"), "invalid path: must not start with '..': ..data");
         assert!(validate_path("").is_err());
     }
 
@@ -225,39 +225,39 @@ mod tests {
         let mut p = Payload::new();
         p.insert("a".into(), file("one", 0o644));
         p.insert("sub/dir/b".into(), file("two", 0o400));
-        assert!(write(&dir, &p, None).unwrap());
-        let first = std::fs::read_link(dir.join(DATA)).unwrap();
+        assert!(write(&dir, &p, None).expect("test setup"));
+        let first = std::fs::read_link(dir.join(DATA)).expect("test setup");
         assert!(first.to_string_lossy().starts_with("..20"), "{first:?}");
-        assert_eq!(std::fs::read_link(dir.join("a")).unwrap(), PathBuf::from("..data/a"));
-        assert_eq!(std::fs::read_link(dir.join("sub")).unwrap(), PathBuf::from("..data/sub"));
-        assert_eq!(std::fs::read_to_string(dir.join("sub/dir/b")).unwrap(), "two");
-        let mode = std::fs::metadata(dir.join("sub/dir/b")).unwrap().permissions().mode() & 0o7777;
+        assert_eq!(std::fs::read_link(dir.join("a")).expect("test setup"), PathBuf::from("..data/a"));
+        assert_eq!(std::fs::read_link(dir.join("sub")).expect("test setup"), PathBuf::from("..data/sub"));
+        assert_eq!(std::fs::read_to_string(dir.join("sub/dir/b")).expect("test setup"), "two");
+        let mode = std::fs::metadata(dir.join("sub/dir/b")).expect("test setup").permissions().mode() & 0o7777;
         assert_eq!(mode, 0o400);
 
         // The same payload writes nothing.
-        assert!(!write(&dir, &p, None).unwrap());
-        assert_eq!(std::fs::read_link(dir.join(DATA)).unwrap(), first);
+        assert!(!write(&dir, &p, None).expect("test setup"));
+        assert_eq!(std::fs::read_link(dir.join(DATA)).expect("test setup"), first);
 
         // A changed mode alone is a new version.
         p.insert("a".into(), file("one", 0o600));
-        assert!(write(&dir, &p, None).unwrap());
-        let second = std::fs::read_link(dir.join(DATA)).unwrap();
+        assert!(write(&dir, &p, None).expect("test setup"));
+        let second = std::fs::read_link(dir.join(DATA)).expect("test setup");
         assert_ne!(second, first);
 
         // New content, a key removed: the link goes, the old version goes.
         let mut q = Payload::new();
         q.insert("a".into(), file("new", 0o644));
-        assert!(write(&dir, &q, None).unwrap());
-        assert_eq!(std::fs::read_to_string(dir.join("a")).unwrap(), "new");
+        assert!(write(&dir, &q, None).expect("test setup"));
+        assert_eq!(std::fs::read_to_string(dir.join("a")).expect("test setup"), "new");
         assert!(std::fs::symlink_metadata(dir.join("sub")).is_err());
-        let third = std::fs::read_link(dir.join(DATA)).unwrap();
+        let third = std::fs::read_link(dir.join(DATA)).expect("test setup");
         assert_eq!(versions(&dir), vec![third.to_string_lossy().into_owned()]);
 
         // An empty payload leaves an empty current version.
-        assert!(write(&dir, &Payload::new(), None).unwrap());
+        assert!(write(&dir, &Payload::new(), None).expect("test setup"));
         assert!(std::fs::symlink_metadata(dir.join("a")).is_err());
         assert!(dir.join(DATA).is_dir());
-        std::fs::remove_dir_all(&dir).unwrap();
+        std::fs::remove_dir_all(&dir).expect("test setup");
     }
 
     #[test]
@@ -265,16 +265,16 @@ mod tests {
         let dir = tmp("crash");
         let mut p = Payload::new();
         p.insert("k".into(), file("v", 0o644));
-        write(&dir, &p, None).unwrap();
+        write(&dir, &p, None).expect("test setup");
         // A half-written version, a stale temp link, a removed user link.
-        std::fs::create_dir(dir.join("..2000_01_01_00_00_00.000000001")).unwrap();
-        std::os::unix::fs::symlink("nowhere", dir.join(DATA_TMP)).unwrap();
-        std::fs::remove_file(dir.join("k")).unwrap();
-        assert!(write(&dir, &p, None).unwrap());
-        assert_eq!(std::fs::read_to_string(dir.join("k")).unwrap(), "v");
+        std::fs::create_dir(dir.join("..2000_01_01_00_00_00.000000001")).expect("test setup");
+        std::os::unix::fs::symlink("nowhere", dir.join(DATA_TMP)).expect("test setup");
+        std::fs::remove_file(dir.join("k")).expect("test setup");
+        assert!(write(&dir, &p, None).expect("test setup"));
+        assert_eq!(std::fs::read_to_string(dir.join("k")).expect("test setup"), "v");
         assert_eq!(versions(&dir).len(), 1);
         assert!(std::fs::symlink_metadata(dir.join(DATA_TMP)).is_err());
-        std::fs::remove_dir_all(&dir).unwrap();
+        std::fs::remove_dir_all(&dir).expect("test setup");
     }
 
     #[test]

@@ -203,10 +203,10 @@ mod tests {
     #[test]
     fn labels_render_sorted_and_quoted() {
         let p = pod();
-        assert_eq!(field_value(&p, "metadata.labels").unwrap(), "app=\"we\\\"b\\n\"\nzone=\"a\"");
-        assert_eq!(field_value(&p, "metadata.labels['zone']").unwrap(), "a");
-        assert_eq!(field_value(&p, "metadata.annotations").unwrap(), "");
-        assert_eq!(field_value(&p, "metadata.annotations['x']").unwrap(), "");
+        assert_eq!(field_value(&p, "metadata.labels").expect("test setup"), "app=\"we\\\"b\\n\"\nzone=\"a\"");
+        assert_eq!(field_value(&p, "metadata.labels['zone']").expect("test setup"), "a");
+        assert_eq!(field_value(&p, "metadata.annotations").expect("test setup"), "");
+        assert_eq!(field_value(&p, "metadata.annotations['x']").expect("test setup"), "");
         assert!(field_value(&p, "spec.bogus").is_err());
         assert_eq!(go_quote("tab\there \u{1}é"), "\"tab\\there \\x01é\"");
     }
@@ -216,7 +216,7 @@ mod tests {
         let p = pod();
         let mut items = vec![field("metadata.name"), field("metadata.namespace"), field("metadata.uid")];
         items[0].mode = Some(0o600);
-        let out = payload(&p, &items, 0o644, NODE).unwrap();
+        let out = payload(&p, &items, 0o644, NODE).expect("test setup");
         assert_eq!(out["metadata_name"].data, b"web");
         assert_eq!(out["metadata_name"].mode, 0o600);
         assert_eq!(out["metadata_namespace"].data, b"prod");
@@ -226,19 +226,19 @@ mod tests {
     #[test]
     fn resources_divide_and_round_up() {
         let p = pod();
-        assert_eq!(resource_value(&p, None, &res("limits.memory", None), NODE).unwrap(), "67108864");
-        assert_eq!(resource_value(&p, None, &res("limits.memory", Some("1Mi")), NODE).unwrap(), "64");
-        assert_eq!(resource_value(&p, None, &res("limits.memory", Some("1G")), NODE).unwrap(), "1");
-        assert_eq!(resource_value(&p, None, &res("limits.cpu", None), NODE).unwrap(), "1");
-        assert_eq!(resource_value(&p, None, &res("limits.cpu", Some("1m")), NODE).unwrap(), "250");
+        assert_eq!(resource_value(&p, None, &res("limits.memory", None), NODE).expect("test setup"), "67108864");
+        assert_eq!(resource_value(&p, None, &res("limits.memory", Some("1Mi")), NODE).expect("test setup"), "64");
+        assert_eq!(resource_value(&p, None, &res("limits.memory", Some("1G")), NODE).expect("test setup"), "1");
+        assert_eq!(resource_value(&p, None, &res("limits.cpu", None), NODE).expect("test setup"), "1");
+        assert_eq!(resource_value(&p, None, &res("limits.cpu", Some("1m")), NODE).expect("test setup"), "250");
         // Unset: limits are the node's, requests zero.
-        assert_eq!(resource_value(&p, None, &res("requests.cpu", None), NODE).unwrap(), "0");
-        assert_eq!(resource_value(&p, None, &res("limits.ephemeral-storage", None), NODE).unwrap(), "0");
+        assert_eq!(resource_value(&p, None, &res("requests.cpu", None), NODE).expect("test setup"), "0");
+        assert_eq!(resource_value(&p, None, &res("limits.ephemeral-storage", None), NODE).expect("test setup"), "0");
         let mut q = p.clone();
         if let Some(s) = q.spec.as_mut() {
             s.containers[0].resources = None;
         }
-        assert_eq!(resource_value(&q, None, &res("limits.cpu", None), NODE).unwrap(), "4");
+        assert_eq!(resource_value(&q, None, &res("limits.cpu", None), NODE).expect("test setup"), "4");
         assert!(resource_value(&p, None, &res("limits.gpu", None), NODE).is_err());
     }
 }

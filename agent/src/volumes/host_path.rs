@@ -63,37 +63,37 @@ mod tests {
     fn types_are_checked_like_upstream() {
         let dir = std::env::temp_dir().join(format!("coracle-hostpath-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::create_dir_all(&dir).expect("test setup");
         let file = dir.join("f");
-        std::fs::write(&file, "x").unwrap();
+        std::fs::write(&file, "x").expect("test setup");
 
         assert!(check(&dir.join("nothing"), None).is_ok());
         assert!(check(&dir, Some("Directory")).is_ok());
-        assert_eq!(check(&file, Some("Directory")).unwrap_err(), format!("hostPath type check failed: {} is not a directory", file.display()));
+        assert_eq!(check(&file, Some("Directory")).expect_err("must fail"), format!("hostPath type check failed: {} is not a directory", file.display()));
         let missing = dir.join("missing");
-        assert_eq!(check(&missing, Some("Directory")).unwrap_err(), format!("hostPath type check failed: {} does not exist", missing.display()));
+        assert_eq!(check(&missing, Some("Directory")).expect_err("must fail"), format!("hostPath type check failed: {} does not exist", missing.display()));
         assert!(check(&file, Some("File")).is_ok());
-        assert_eq!(check(&dir, Some("File")).unwrap_err(), format!("hostPath type check failed: {} is not a file", dir.display()));
+        assert_eq!(check(&dir, Some("File")).expect_err("must fail"), format!("hostPath type check failed: {} is not a file", dir.display()));
         assert!(check(&missing, Some("File")).is_err());
 
         let made = dir.join("a/b");
-        check(&made, Some("DirectoryOrCreate")).unwrap();
+        check(&made, Some("DirectoryOrCreate")).expect("test setup");
         assert!(made.is_dir());
-        assert_eq!(std::fs::metadata(&made).unwrap().permissions().mode() & 0o777, 0o755);
+        assert_eq!(std::fs::metadata(&made).expect("test setup").permissions().mode() & 0o777, 0o755);
         assert!(check(&file, Some("DirectoryOrCreate")).is_err());
 
         let newfile = dir.join("new");
-        check(&newfile, Some("FileOrCreate")).unwrap();
+        check(&newfile, Some("FileOrCreate")).expect("test setup");
         assert!(newfile.is_file());
         assert!(check(&dir.join("no/parent"), Some("FileOrCreate")).is_err());
 
         assert!(check(Path::new("/dev/null"), Some("CharDevice")).is_ok());
-        assert_eq!(check(&file, Some("Socket")).unwrap_err(), format!("hostPath type check failed: {} is not a socket file", file.display()));
+        assert_eq!(check(&file, Some("Socket")).expect_err("must fail"), format!("hostPath type check failed: {} is not a socket file", file.display()));
         assert!(check(&file, Some("BlockDevice")).is_err());
         let sock = dir.join("s");
-        let _l = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+        let _l = std::os::unix::net::UnixListener::bind(&sock).expect("test setup");
         assert!(check(&sock, Some("Socket")).is_ok());
-        assert_eq!(check(&file, Some("Weird")).unwrap_err(), "Weird is an invalid volume type");
-        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(check(&file, Some("Weird")).expect_err("must fail"), "Weird is an invalid volume type");
+        std::fs::remove_dir_all(&dir).expect("test setup");
     }
 }

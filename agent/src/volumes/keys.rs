@@ -96,7 +96,7 @@ mod tests {
 
     #[test]
     fn all_keys_without_items() {
-        let p = payload(Source::ConfigMap, &data(), None, 0o644, false).unwrap();
+        let p = payload(Source::ConfigMap, &data(), None, 0o644, false).expect("test setup");
         assert_eq!(p.keys().collect::<Vec<_>>(), ["a", "b"]);
         assert!(p.values().all(|f| f.mode == 0o644));
     }
@@ -104,7 +104,7 @@ mod tests {
     #[test]
     fn items_map_keys_to_paths_with_modes() {
         let items = [item("a", "dir/one", Some(0o400)), item("b", "two", None)];
-        let p = payload(Source::Secret, &data(), Some(&items), 0o440, false).unwrap();
+        let p = payload(Source::Secret, &data(), Some(&items), 0o440, false).expect("test setup");
         assert_eq!(p.len(), 2);
         assert_eq!(p["dir/one"], FileProjection { data: b"1".to_vec(), mode: 0o400 });
         assert_eq!(p["two"], FileProjection { data: b"2".to_vec(), mode: 0o440 });
@@ -114,11 +114,11 @@ mod tests {
     fn missing_keys() {
         let items = [item("zz", "x", None)];
         assert_eq!(
-            payload(Source::ConfigMap, &data(), Some(&items), 0o644, false).unwrap_err(),
+            payload(Source::ConfigMap, &data(), Some(&items), 0o644, false).expect_err("must fail"),
             "configmap references non-existent config key: zz"
         );
-        assert_eq!(payload(Source::Secret, &data(), Some(&items), 0o644, false).unwrap_err(), "references non-existent secret key: zz");
-        assert!(payload(Source::Secret, &data(), Some(&items), 0o644, true).unwrap().is_empty());
+        assert_eq!(payload(Source::Secret, &data(), Some(&items), 0o644, false).expect_err("must fail"), "references non-existent secret key: zz");
+        assert!(payload(Source::Secret, &data(), Some(&items), 0o644, true).expect("test setup").is_empty());
         assert_eq!(mode(Some(0o100644)), 0o644);
         assert_eq!(mode(None), 0o644);
     }

@@ -295,7 +295,7 @@ fn claim_in_use(pods: &[std::sync::Arc<Pod>], ns: &str, name: &str) -> bool {
 
 /// One pass over this node's provisioned volumes: those whose claim is
 /// gone are deleted (with their directory) or marked Released.
-pub(crate) async fn reclaim(ctx: &Context, pods: &[std::sync::Arc<Pod>]) -> Result<(), String> {
+pub async fn reclaim(ctx: &Context, pods: &[std::sync::Arc<Pod>]) -> Result<(), String> {
     let node = &ctx.cfg.node_name;
     let storage = storage_dir(ctx);
     let pvs: Api<PersistentVolume> = Api::all(ctx.client.clone());
@@ -379,19 +379,19 @@ mod tests {
         assert_eq!(c.metadata.name.as_deref(), Some(CLASS));
         assert_eq!(c.provisioner, PROVISIONER);
         assert_eq!(c.volume_binding_mode.as_deref(), Some("WaitForFirstConsumer"));
-        assert_eq!(c.metadata.annotations.unwrap()[DEFAULT_CLASS_ANNOTATION], "true");
+        assert_eq!(c.metadata.annotations.expect("test setup")[DEFAULT_CLASS_ANNOTATION], "true");
     }
 
     #[test]
     fn volume_of_a_claim() {
         let dir = volume_dir(Path::new("/var/lib/coracle/storage"), &pvc());
         assert_eq!(dir, PathBuf::from("/var/lib/coracle/storage/pvc-1234_db_data"));
-        let pv = volume_for(&pvc(), &default_class(), "node1", &dir).unwrap();
+        let pv = volume_for(&pvc(), &default_class(), "node1", &dir).expect("test setup");
         assert_eq!(pv.metadata.name.as_deref(), Some("pvc-1234"));
-        let spec = pv.spec.clone().unwrap();
-        assert_eq!(spec.host_path.unwrap().path, "/var/lib/coracle/storage/pvc-1234_db_data");
-        assert_eq!(spec.capacity.unwrap()["storage"].0, "1Gi");
-        assert_eq!(spec.claim_ref.unwrap().uid.as_deref(), Some("1234"));
+        let spec = pv.spec.clone().expect("test setup");
+        assert_eq!(spec.host_path.expect("test setup").path, "/var/lib/coracle/storage/pvc-1234_db_data");
+        assert_eq!(spec.capacity.expect("test setup")["storage"].0, "1Gi");
+        assert_eq!(spec.claim_ref.expect("test setup").uid.as_deref(), Some("1234"));
         assert_eq!(spec.persistent_volume_reclaim_policy.as_deref(), Some("Delete"));
         assert!(allows_node(&pv, "node1"));
         assert!(!allows_node(&pv, "node2"));

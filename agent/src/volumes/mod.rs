@@ -20,6 +20,8 @@
 //! - [`PodVolumes::mounts_for`]`(container)`: the CRI mounts of one container
 //!   instance (call once per container start: it makes a fresh
 //!   termination-message file). An error is `CreateContainerConfigError`.
+//!   [`mounts`]`(ctx, pod, container)` does the same without keeping the
+//!   `PodVolumes` (read back from `pods_dir()/UID/volumes.json`).
 //! - [`termination_message`]`(container, cri_status)`: the message for the
 //!   container's terminated state (honours `FallbackToLogsOnError`).
 //! - [`teardown`]`(ctx, uid)`: once the pod's containers and sandbox are gone:
@@ -93,8 +95,8 @@ impl VolumeError {
     }
 }
 
-/// What [`setup`] made of one volume.
-#[derive(Debug, Clone)]
+/// What [`setup`] made of one volume (recorded in `pods_dir()/UID/volumes.json`).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 struct Mounted {
     host_path: PathBuf,
     /// Mounted read-only whatever the volumeMount says (configMap, secret,
@@ -114,6 +116,27 @@ pub struct PodVolumes {
 }
 
 impl PodVolumes {
+    /// The volumes [`setup`] last made for `pod`, read back from disk
+    /// without the API (for a worker that does not keep the
+    /// [`PodVolumes`] between calls, or after an agent restart).
+    pub fn load(ctx: &Context, pod: &Pod) -> Result<PodVolumes, VolumeError> {
+        let uid = pod_uid(pod)?;
+        let pod_dir = ctx.cfg.pods_dir().join(&uid);
+        let record = pod_dir.join(RECORD);
+        let volumes: BTreeMap<String, Mounted> = std::fs::read(&record)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .ok_or_else(|| VolumeError::Container(format!("the volumes of pod {uid} are not set up yet ({} missing)", record.display())))?;
+        Ok(PodVolumes {
+            pod: pod.clone(),
+            pod_dir,
+            cluster_domain: ctx.cfg.cluster_domain.clone(),
+            node: Allocatable::of_host(&ctx.cfg.data_dir),
+            volumes,
+            pod_ips: pod_ips(pod),
+        })
+    }
+
     /// `pods_dir()/UID`.
     pub fn pod_dir(&self) -> &Path {
         &self.pod_dir
@@ -150,6 +173,19 @@ impl PodVolumes {
     pub fn mounts_for(&self, c: &k8s_openapi::api::core::v1::Container) -> Result<Vec<k8s_cri::v1::Mount>, VolumeError> {
         mounts::for_container(self, c)
     }
+}
+
+/// Where [`setup`] records the volumes' host paths, under the pod dir.
+const RECORD: &str = "volumes.json";
+
+fn pod_ips(pod: &Pod) -> Vec<String> {
+    pod.status.as_ref().and_then(|s| s.pod_ips.as_ref()).map(|ips| ips.iter().map(|i| i.ip.clone()).collect()).unwrap_or_default()
+}
+
+/// [`PodVolumes::load`] then [`PodVolumes::mounts_for`]: the mounts of a
+/// container of a pod whose volumes [`setup`] has made.
+pub fn mounts(ctx: &Context, pod: &Pod, c: &k8s_openapi::api::core::v1::Container) -> Result<Vec<k8s_cri::v1::Mount>, VolumeError> {
+    PodVolumes::load(ctx, pod)?.mounts_for(c)
 }
 
 /// The UID of a pod, checked to be usable as a directory name.
@@ -432,8 +468,15 @@ pub async fn setup(ctx: &Context, pod: &Pod) -> Result<PodVolumes, VolumeError> 
         let m = setup_volume(ctx, pod, &pod_dir, v, &mut fetch, node).await?;
         volumes.insert(v.name.clone(), m);
     }
-    let pod_ips = pod.status.as_ref().and_then(|s| s.pod_ips.as_ref()).map(|ips| ips.iter().map(|i| i.ip.clone()).collect()).unwrap_or_default();
-    Ok(PodVolumes { pod: pod.clone(), pod_dir, cluster_domain: ctx.cfg.cluster_domain.clone(), node, volumes, pod_ips })
+    let record = pod_dir.join(RECORD);
+    let json = serde_json::to_vec_pretty(&volumes).map_err(|e| VolumeError::Pod(format!("cannot record volumes: {e}")))?;
+    if std::fs::read(&record).ok().as_deref() != Some(json.as_slice()) {
+        let tmp = pod_dir.join(format!(".{RECORD}.tmp"));
+        std::fs::write(&tmp, &json)
+            .and_then(|_| std::fs::rename(&tmp, &record))
+            .map_err(|e| VolumeError::Pod(format!("{}: {e}", record.display())))?;
+    }
+    Ok(PodVolumes { pod: pod.clone(), pod_dir, cluster_domain: ctx.cfg.cluster_domain.clone(), node, volumes, pod_ips: pod_ips(pod) })
 }
 
 /// Re-materialises the API-backed volumes of a pod already set up (no-op
@@ -447,10 +490,15 @@ pub(crate) async fn refresh(ctx: &Context, pod: &Pod, fetch: &mut Fetcher) -> Re
         return Ok(());
     }
     let node = Allocatable::of_host(&ctx.cfg.data_dir);
+    let mut first = None;
     for v in pod.spec.as_ref().and_then(|s| s.volumes.as_ref()).into_iter().flatten().filter(|v| refreshable(v)) {
-        setup_volume(ctx, pod, &pod_dir, v, fetch, node).await?;
+        // One failing volume (an object deleted) keeps its files; the
+        // others are still updated.
+        if let Err(e) = setup_volume(ctx, pod, &pod_dir, v, fetch, node).await {
+            first.get_or_insert(e);
+        }
     }
-    Ok(())
+    first.map_or(Ok(()), Err)
 }
 
 /// Unmounts and removes `pods_dir()/UID` once the pod is gone. A mount that

@@ -209,15 +209,15 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("coracle-subpath-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         let vol = dir.join("vol");
-        std::fs::create_dir_all(&vol).unwrap();
-        std::os::unix::fs::symlink("/etc", vol.join("escape")).unwrap();
-        let made = sub_path_in(&vol, "a/b").unwrap();
+        std::fs::create_dir_all(&vol).expect("test setup");
+        std::os::unix::fs::symlink("/etc", vol.join("escape")).expect("test setup");
+        let made = sub_path_in(&vol, "a/b").expect("test setup");
         assert!(made.is_dir() && made.ends_with("vol/a/b"));
-        assert!(sub_path_in(&vol, "escape").unwrap_err().contains("not within volume path"));
+        assert!(sub_path_in(&vol, "escape").expect_err("must fail").contains("not within volume path"));
         assert!(sub_path_in(&vol, "../x").is_err());
         assert!(sub_path_in(&vol, "/abs").is_err());
         assert!(propagation(Some("Bidirectional"), false).is_err());
-        assert_eq!(propagation(Some("HostToContainer"), false).unwrap(), MountPropagation::PropagationHostToContainer as i32);
-        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(propagation(Some("HostToContainer"), false).expect("test setup"), MountPropagation::PropagationHostToContainer as i32);
+        std::fs::remove_dir_all(&dir).expect("test setup");
     }
 }

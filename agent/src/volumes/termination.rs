@@ -119,11 +119,11 @@ mod tests {
     fn file_then_log_fallback() {
         let dir = std::env::temp_dir().join(format!("coracle-term-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
-        let f = create_file(&dir).unwrap();
-        assert_eq!(std::fs::metadata(&f).unwrap().permissions().mode() & 0o777, 0o666);
-        assert_ne!(create_file(&dir).unwrap(), f);
+        let f = create_file(&dir).expect("test setup");
+        assert_eq!(std::fs::metadata(&f).expect("test setup").permissions().mode() & 0o777, 0o666);
+        assert_ne!(create_file(&dir).expect("test setup"), f);
         let log = dir.join("0.log");
-        std::fs::write(&log, "2024-01-01T00:00:00Z stdout F hello\n2024-01-01T00:00:01Z stderr P par\n2024-01-01T00:00:01Z stderr F tial\n").unwrap();
+        std::fs::write(&log, "2024-01-01T00:00:00Z stdout F hello\n2024-01-01T00:00:01Z stderr P par\n2024-01-01T00:00:01Z stderr F tial\n").expect("test setup");
         let mut status = k8s_cri::v1::ContainerStatus {
             exit_code: 1,
             log_path: log.display().to_string(),
@@ -140,11 +140,11 @@ mod tests {
         assert_eq!(message(&c, &status).as_deref(), Some("hello\npartial\n"));
         status.exit_code = 0;
         assert_eq!(message(&c, &status), None);
-        std::fs::write(&f, "x".repeat(5000) + "end").unwrap();
-        let m = message(&c, &status).unwrap();
+        std::fs::write(&f, "x".repeat(5000) + "end").expect("test setup");
+        let m = message(&c, &status).expect("test setup");
         assert_eq!(m.len(), 4096);
         assert!(m.ends_with("end"));
-        std::fs::remove_dir_all(&dir).unwrap();
+        std::fs::remove_dir_all(&dir).expect("test setup");
     }
 
     #[test]
