@@ -464,8 +464,13 @@ pub async fn update(server: &ApiServer, res: &Resource, ns: Option<&str>, name: 
         if dry_run {
             return Ok((200, new));
         }
-        // Last finalizer gone from an object being deleted: it goes now.
-        if object::deleting(&new) && object::finalizers(&new).is_empty() && !namespace_finalizers_left(res, &new) {
+        // Last finalizer gone from an object being deleted: it goes now;
+        // but a pod in graceful deletion waits for its kubelet's final
+        // delete (grace 0), whatever updates its status meanwhile.
+        let pod_grace_left = res.plural == "pods"
+            && res.group.is_empty()
+            && new.pointer("/metadata/deletionGracePeriodSeconds").and_then(Value::as_i64).unwrap_or(0) > 0;
+        if object::deleting(&new) && object::finalizers(&new).is_empty() && !namespace_finalizers_left(res, &new) && !pod_grace_left {
             let expected = current_rv.parse().ok();
             match server.store.write(Write::Delete { key: res.key(ns, name), expected }).await {
                 Ok(_) => {
