@@ -65,7 +65,7 @@ Suites: ${VERSION_CODENAME:-bookworm} ${VERSION_CODENAME:-bookworm}-updates
 Components: non-free-firmware
 Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
 SRC
-  apt-get update -q
+  apt-get update -q || echo "setup: apt-get update failed: firmware packages from non-free-firmware will not be found" >&2
 fi
 fetch_helm() { # dir package
   [ -x "$tools/$1/helm" ] && return 0

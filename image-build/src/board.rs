@@ -59,8 +59,10 @@ pub struct Board {
     pub disk: DiskLayout,
     #[serde(default)]
     pub qemu: Option<Qemu>,
-    /// Raspberry Pi: the device tree (`broadcom/bcm2711-rpi-4-b.dtb`).
+    /// Raspberry Pi: the device tree (`broadcom/bcm2711-rpi-4-b.dtb`);
+    /// read once Raspberry Pi boot partitions are built.
     #[serde(default)]
+    #[allow(dead_code)]
     pub device_tree: Option<String>,
 }
 

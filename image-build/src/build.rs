@@ -127,7 +127,6 @@ pub struct Plan {
     pub parts: Vec<(String, u64)>,
     /// Hash of every input: names the build, derives GUIDs.
     pub seed: Vec<u8>,
-    pub bsp: Option<PathBuf>,
 }
 
 pub fn plan(a: &ImageArgs, config_override: Option<&str>) -> anyhow::Result<Plan> {
@@ -138,7 +137,7 @@ pub fn plan(a: &ImageArgs, config_override: Option<&str>) -> anyhow::Result<Plan
         match &a.bsp {
             None => bail!("board {} needs its vendor kernel: pass --bsp DIR ({})", board.name, if board.bsp_help.is_empty() { "see docs/images.md" } else { &board.bsp_help }),
             Some(d) if !d.is_dir() => bail!("--bsp {}: not a directory", d.display()),
-            Some(_) => {}
+            Some(_) => bail!("board {}: images from a vendor BSP are not built yet (the board's layout is described in boards/{}/board.toml)", board.name, board.name),
         }
     }
     let parts = layout(&board);
@@ -187,7 +186,7 @@ pub fn plan(a: &ImageArgs, config_override: Option<&str>) -> anyhow::Result<Plan
     if let Some(b) = &a.bsp {
         h.update(b.to_string_lossy().as_bytes());
     }
-    Ok(Plan { board, runtime, lock, coracle, config_text, epoch, disk_size, parts, seed: h.finalize().to_vec(), bsp: a.bsp.clone() })
+    Ok(Plan { board, runtime, lock, coracle, config_text, epoch, disk_size, parts, seed: h.finalize().to_vec() })
 }
 
 fn layout(b: &Board) -> Vec<(String, u64)> {

@@ -5,7 +5,19 @@
 use crate::tree::{read_node, Node, Tree};
 use std::io::Write;
 
-fn header(out: &mut Vec<u8>, ino: u32, mode: u32, nlink: u32, mtime: u64, size: usize, rdev: (u32, u32), name: &str) {
+/// One entry's header fields (owner is always root).
+struct Header<'a> {
+    ino: u32,
+    mode: u32,
+    nlink: u32,
+    mtime: u64,
+    size: usize,
+    rdev: (u32, u32),
+    name: &'a str,
+}
+
+fn header(out: &mut Vec<u8>, h: Header) {
+    let Header { ino, mode, nlink, mtime, size, rdev, name } = h;
     let fields = [ino, mode, 0, 0, nlink, mtime as u32, size as u32, 0, 0, rdev.0, rdev.1, name.len() as u32 + 1, 0];
     out.extend_from_slice(b"070701");
     for f in fields {
@@ -17,7 +29,7 @@ fn header(out: &mut Vec<u8>, ino: u32, mode: u32, nlink: u32, mtime: u64, size: 
 }
 
 fn pad4(out: &mut Vec<u8>) {
-    while out.len() % 4 != 0 {
+    while !out.len().is_multiple_of(4) {
         out.push(0);
     }
 }
@@ -34,11 +46,11 @@ pub fn write(tree: &Tree, mtime: u64) -> anyhow::Result<Vec<u8>> {
         };
         let data = read_node(node)?;
         let data = if matches!(node, Node::Dir { .. } | Node::CharDev { .. }) { Vec::new() } else { data };
-        header(&mut out, ino, mode, nlink, mtime, data.len(), rdev, path);
+        header(&mut out, Header { ino, mode, nlink, mtime, size: data.len(), rdev, name: path });
         out.extend_from_slice(&data);
         pad4(&mut out);
     }
-    header(&mut out, 0, 0, 1, 0, 0, (0, 0), "TRAILER!!!");
+    header(&mut out, Header { ino: 0, mode: 0, nlink: 1, mtime: 0, size: 0, rdev: (0, 0), name: "TRAILER!!!" });
     Ok(out)
 }
 

@@ -54,9 +54,6 @@ pub fn esp_type() -> Uuid {
 pub fn linux_type() -> Uuid {
     types::LINUX
 }
-pub fn basic_data_type() -> Uuid {
-    types::BASIC_DATA
-}
 
 /// Bytes a layout needs: 1 MiB before the first partition (GPT, alignment)
 /// and 1 MiB after the last (backup GPT).

@@ -220,7 +220,7 @@ fn watch(vm: &mut Vm, a: &RunArgs, serial: &Path, kubeconfig: &Path) -> anyhow::
         }
         while let Some(i) = partial.find('\n') {
             let line: String = partial.drain(..=i).collect();
-            let line = line.trim_end().to_string();
+            let line = strip_ansi(line.trim_end());
             for (k, (m, what)) in MARKERS.iter().enumerate() {
                 if !seen[k] && line.contains(m) {
                     seen[k] = true;
@@ -279,5 +279,31 @@ fn watch(vm: &mut Vm, a: &RunArgs, serial: &Path, kubeconfig: &Path) -> anyhow::
             }
         }
         std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+/// PID 1 colours its log lines on a terminal, the serial console included.
+pub fn strip_ansi(s: &str) -> String {
+    let mut out = String::new();
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\x1b' && chars.peek() == Some(&'[') {
+            for d in chars.by_ref() {
+                if d.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn colours_are_stripped() {
+        assert_eq!(super::strip_ansi("\x1b[2mformatted\x1b[0m\x1b[2m=\x1b[0mtrue"), "formatted=true");
     }
 }

@@ -298,9 +298,27 @@ fn the_image_boots_under_qemu_through_stage_1_into_stage_2() {
     for m in ["kernel started", "stage 1: root mounted", "stage 1: data mounted", "reached \"coracle:stage2\""] {
         assert!(e.contains(m), "{m} missing:\n{e}");
     }
-    let serial = std::fs::read_to_string(out.join("vm/serial.log")).expect("serial log");
+    let serial = strip_ansi(&String::from_utf8_lossy(&std::fs::read(out.join("vm/serial.log")).expect("serial log")));
     assert!(serial.contains("coracle.slot=a coracle.disk="), "slot a booted from the UKI's command line");
     assert!(serial.contains("formatted=true"), "the data partition was formatted on first boot");
     let kubeconfig = std::fs::read_to_string(out.join("kubeconfig")).expect("kubeconfig");
     assert!(kubeconfig.contains(&format!("server: https://127.0.0.1:{port}")), "{kubeconfig}");
+}
+
+/// PID 1 colours its log lines on a terminal, the serial console included.
+fn strip_ansi(s: &str) -> String {
+    let mut out = String::new();
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\x1b' && chars.peek() == Some(&'[') {
+            for d in chars.by_ref() {
+                if d.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
