@@ -211,6 +211,15 @@ pub fn archive(entries: &[Entry], cfg: &ImageConfig) -> Result<Vec<u8>, OciError
 /// Writes the archive to `out` (through a temporary file and a rename).
 pub fn write_archive(entries: &[Entry], cfg: &ImageConfig, out: &Path) -> Result<(), OciError> {
     let bytes = archive(entries, cfg)?;
+    // Written through a rename: never over a device or a directory.
+    if let Ok(meta) = std::fs::metadata(out) {
+        if !meta.is_file() {
+            return Err(OciError::Io {
+                path: out.to_path_buf(),
+                source: std::io::Error::other("exists and is not a regular file; give a file path for the archive"),
+            });
+        }
+    }
     if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(io(dir))?;
     }
