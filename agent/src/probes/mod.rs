@@ -25,7 +25,8 @@
 //!     restartPolicy. Probing of that instance stops there; the worker
 //!     drops this value and calls `spawn` again for the new container.
 //!     The `Unhealthy` events for each failed probe are emitted here.
-//!   - Dropping it stops every loop.
+//!   - Dropping it stops every loop: drop it when the container exits or
+//!     is killed (probing a dead container only yields errors).
 //!   - `set_terminating()` when the pod is being deleted: readiness drops to
 //!     false, liveness and startup stop probing (a quiet shutdown).
 //! - [`run_hook`]`(ctx, target, handler)` runs a postStart or preStop
