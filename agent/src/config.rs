@@ -29,6 +29,11 @@ pub struct AgentConfig {
     pub node_taints: Vec<String>,
     /// Registry mirrors and credentials (k3s' registries.yaml format).
     pub registries_file: PathBuf,
+    /// A server's node (labelled `node-role.kubernetes.io/control-plane`).
+    pub control_plane: bool,
+    /// Hard eviction thresholds, upstream `--eviction-hard` syntax
+    /// (`None` = the kubelet's defaults).
+    pub eviction_hard: Option<String>,
 }
 
 impl AgentConfig {
@@ -46,6 +51,8 @@ impl AgentConfig {
             cluster_domain: "cluster.local".into(),
             node_labels: Vec::new(),
             node_taints: Vec::new(),
+            control_plane: false,
+            eviction_hard: None,
         }
     }
 

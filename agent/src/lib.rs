@@ -18,7 +18,9 @@ pub mod images;
 pub mod killall;
 pub mod probes;
 pub mod registries;
+pub mod node;
 pub mod run;
+pub mod volumes;
 
 pub use config::AgentConfig;
 pub use context::Context;

@@ -72,6 +72,8 @@ impl Agent {
         let ctx = Arc::new(Context { cfg, client, cri, runtime_health: health, started });
         let mut tasks = Vec::new();
         tasks.push(tokio::spawn(prepare_images(ctx.clone())));
+        tasks.push(tokio::spawn(crate::node::run(ctx.clone())));
+        tasks.push(tokio::spawn(crate::volumes::run(ctx.clone())));
         Ok(Agent { ctx, containerd, tasks })
     }
 

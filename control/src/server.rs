@@ -119,6 +119,7 @@ pub async fn start(cfg: ServerConfig) -> Result<Running, ServerError> {
         ..Default::default()
     };
     let admin = ca.load_or_issue("client-admin", &admin_spec)?;
+    crate::api::node_proxy::start(ca.clone()).map_err(ServerError::Tls)?;
 
     let store = Arc::new(SqliteStore::open(&cfg.data_dir.join("db").join("state.db"))?);
     let api = ApiServer::with_config(store.clone(), cfg.cluster.clone()).await.map_err(|e| ServerError::Bootstrap(e.message))?;
@@ -290,6 +291,9 @@ async fn serve(api: Arc<ApiServer>, req: Request<Incoming>, user: Option<User>) 
         None if open => User { name: "system:anonymous".into(), groups: vec!["system:unauthenticated".into()], uid: None },
         None => return api::error_response(&api::status::ApiError::unauthorized()),
     };
+    if api::node_proxy::handles(&path) {
+        return api::node_proxy::serve(api, req, user).await;
+    }
     let header = |name: http::header::HeaderName| req.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
     let accept = header(http::header::ACCEPT);
     let content_type = header(http::header::CONTENT_TYPE);

@@ -10,6 +10,7 @@
 pub mod codec;
 pub mod discovery;
 mod list;
+pub mod node_proxy;
 pub mod object;
 mod plugins;
 pub mod request;

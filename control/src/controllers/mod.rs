@@ -30,6 +30,7 @@ pub mod endpointslice;
 pub mod serviceaccount;
 pub mod node_lifecycle;
 pub mod taint_eviction;
+pub mod node_ipam;
 
 use crate::config::ClusterConfig;
 use clock::Clock;
@@ -184,6 +185,7 @@ pub fn start_all(ctx: &Context) {
     serviceaccount::start(ctx);
     node_lifecycle::start(ctx);
     taint_eviction::start(ctx);
+    node_ipam::start(ctx);
 }
 
 /// Run the controllers of this server: wait to be the leader, run them,
