@@ -27,10 +27,11 @@ kind: Pod
 metadata: {{name: ready-file, labels: {{app: ready-file}}}}
 spec:
   terminationGracePeriodSeconds: 1
+  tolerations: [{{key: node.kubernetes.io/disk-pressure, operator: Exists}}]
   containers:
   - name: app
     image: {BUSYBOX}
-    command: ["sh", "-c", "sleep 12; touch /tmp/ready; sleep 25; rm /tmp/ready; sleep 3600"]
+    command: ["sh", "-c", "mkdir -p /tmp; sleep 12; touch /tmp/ready; sleep 25; rm /tmp/ready; sleep 3600"]
     readinessProbe:
       exec: {{command: ["cat", "/tmp/ready"]}}
       periodSeconds: 1
@@ -42,10 +43,11 @@ kind: Pod
 metadata: {{name: liveness}}
 spec:
   terminationGracePeriodSeconds: 1
+  tolerations: [{{key: node.kubernetes.io/disk-pressure, operator: Exists}}]
   containers:
   - name: app
     image: {BUSYBOX}
-    command: ["sh", "-c", "touch /tmp/alive; sleep 4; rm /tmp/alive; sleep 3600"]
+    command: ["sh", "-c", "mkdir -p /tmp; touch /tmp/alive; sleep 4; rm /tmp/alive; sleep 3600"]
     livenessProbe:
       exec: {{command: ["cat", "/tmp/alive"]}}
       periodSeconds: 1
@@ -58,6 +60,7 @@ kind: Pod
 metadata: {{name: http}}
 spec:
   terminationGracePeriodSeconds: 1
+  tolerations: [{{key: node.kubernetes.io/disk-pressure, operator: Exists}}]
   containers:
   - name: web
     image: {BUSYBOX}
@@ -85,10 +88,11 @@ kind: Pod
 metadata: {{name: startup}}
 spec:
   terminationGracePeriodSeconds: 1
+  tolerations: [{{key: node.kubernetes.io/disk-pressure, operator: Exists}}]
   containers:
   - name: app
     image: {BUSYBOX}
-    command: ["sh", "-c", "sleep 6; touch /tmp/started; sleep 3600"]
+    command: ["sh", "-c", "mkdir -p /tmp; sleep 6; touch /tmp/started; sleep 3600"]
     startupProbe:
       exec: {{command: ["cat", "/tmp/started"]}}
       periodSeconds: 1
@@ -155,7 +159,10 @@ fn probes_drive_readiness_restarts_and_startup() {
             ip = pod["status"]["podIP"].as_str().unwrap_or_default().to_string();
             pod["status"]["phase"] == "Running" && !ip.is_empty()
         }),
-        "ready-file never ran; log:\n{}",
+        "ready-file never ran: {}\nevents: {}\nnodes: {}\nlog:\n{}",
+        json(&s, &["get", "pod", "ready-file"]),
+        s.ok(&["get", "events"]),
+        s.ok(&["get", "nodes", "-o", "wide"]),
         s.log()
     );
     let pod = json(&s, &["get", "pod", "ready-file"]);
@@ -165,10 +172,17 @@ fn probes_drive_readiness_restarts_and_startup() {
 
     // The file appears: Ready, and the IP is an endpoint.
     assert!(
-        eventually(40, || pod_ready(&json(&s, &["get", "pod", "ready-file"])) == Some(true)
-            && endpoint_ips(&s, "addresses") == vec![ip.clone()]),
-        "ready-file never became Ready with its endpoint; pod: {}",
+        eventually(30, || pod_ready(&json(&s, &["get", "pod", "ready-file"])) == Some(true)),
+        "ready-file never became Ready; pod: {}",
         json(&s, &["get", "pod", "ready-file"])
+    );
+    assert!(
+        eventually(20, || endpoint_ips(&s, "addresses") == vec![ip.clone()]),
+        "ready-file never became Ready with its endpoint; pod: {}\nevents: {}\nendpoints: {}\nlog: {}",
+        json(&s, &["get", "pod", "ready-file"]),
+        s.ok(&["get", "events"]),
+        s.ok(&["get", "endpoints", "-o", "yaml"]),
+        s.log()
     );
     let unready = events(&s, "ready-file");
     let failed = unready.iter().find(|e| e.0 == "Unhealthy").expect("an Unhealthy event while /tmp/ready was missing");
@@ -210,7 +224,8 @@ fn probes_drive_readiness_restarts_and_startup() {
     // Startup gating: started (then ready) once the file exists, never
     // restarted although liveness alone would have failed at once.
     assert!(
-        eventually(40, || container(&json(&s, &["get", "pod", "startup"]), "app").is_some_and(|c| c["started"] == true && c["ready"] == true)),
+        eventually(40, || container(&json(&s, &["get", "pod", "startup"]), "app")
+            .is_some_and(|c| c["started"] == true && c["ready"] == true)),
         "startup probe never passed; pod: {}",
         json(&s, &["get", "pod", "startup"])
     );
