@@ -25,7 +25,9 @@
 //!     restartPolicy. Probing of that instance stops there; the worker
 //!     drops this value and calls `spawn` again for the new container.
 //!     The `Unhealthy` events for each failed probe are emitted here.
-//!   - Dropping it stops every loop.
+//!   - The channels stay open as long as this value lives.
+//!   - Dropping it stops every loop: drop it when the container exits or
+//!     is killed (probing a dead container only yields errors).
 //!   - `set_terminating()` when the pod is being deleted: readiness drops to
 //!     false, liveness and startup stop probing (a quiet shutdown).
 //! - [`run_hook`]`(ctx, target, handler)` runs a postStart or preStop
@@ -33,6 +35,9 @@
 //!   failure message; the `FailedPostStartHook` / `FailedPreStopHook`
 //!   events and any deadline (preStop within the grace period) are the
 //!   worker's.
+//! - [`pod_set::PodProbes`] does the bookkeeping for a worker that re-reads
+//!   the runtime each pass: `sync` with the running containers, then kill
+//!   what `unhealthy()` lists; result changes arrive through a callback.
 //! - [`events::record`] is the agent's core/v1 Event recorder (repeats bump
 //!   `count`); the worker may use it for its own events.
 //!
@@ -47,6 +52,7 @@ pub mod exec;
 pub mod grpc;
 pub mod hooks;
 pub mod http;
+pub mod pod_set;
 pub mod tcp;
 pub mod worker;
 
@@ -78,18 +84,20 @@ pub struct ContainerProbes {
     pub started: watch::Receiver<bool>,
     pub liveness: watch::Receiver<Option<String>>,
     terminating: watch::Sender<bool>,
+    /// Keep the channels open while this lives (a loop that finished has
+    /// dropped its own sender), so `changed()` only fails once it is gone.
+    _senders: (watch::Sender<bool>, watch::Sender<bool>, watch::Sender<Option<String>>),
     tasks: Vec<JoinHandle<()>>,
 }
 
 impl ContainerProbes {
     fn new(
-        ready: watch::Receiver<bool>,
-        started: watch::Receiver<bool>,
-        liveness: watch::Receiver<Option<String>>,
+        (ready, started, liveness): (watch::Receiver<bool>, watch::Receiver<bool>, watch::Receiver<Option<String>>),
+        senders: (watch::Sender<bool>, watch::Sender<bool>, watch::Sender<Option<String>>),
         terminating: watch::Sender<bool>,
         tasks: Vec<JoinHandle<()>>,
     ) -> ContainerProbes {
-        ContainerProbes { ready, started, liveness, terminating, tasks }
+        ContainerProbes { ready, started, liveness, terminating, _senders: senders, tasks }
     }
 
     /// The pod is being deleted: readiness goes false, liveness and startup

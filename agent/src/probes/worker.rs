@@ -136,6 +136,7 @@ pub fn spawn_with<P: Prober, E: EventSink>(container: &str, started_at: Instant,
     let (started_tx, started) = watch::channel(probes.startup.is_none());
     let (ready_tx, ready) = watch::channel(false);
     let (live_tx, liveness) = watch::channel(None);
+    let (keep_ready, keep_live) = (ready_tx.clone(), live_tx.clone());
     let mut tasks = Vec::new();
     let restart_message = |k: Kind| format!("Container {container} failed {} probe, will be restarted", k.lower());
 
@@ -191,8 +192,7 @@ pub fn spawn_with<P: Prober, E: EventSink>(container: &str, started_at: Instant,
             set(&ready_tx, false);
         })),
     }
-    drop(started_tx);
-    ContainerProbes::new(ready, started, liveness, terminating_tx, tasks)
+    ContainerProbes::new((ready, started, liveness), (keep_ready, started_tx, keep_live), terminating_tx, tasks)
 }
 
 struct Loop<E> {
@@ -393,6 +393,8 @@ mod tests {
         let mut p = spawn_with("c", Instant::now(), none, Arc::new(Events::default()));
         assert!(*p.started.borrow());
         p.ready.wait_for(|r| *r).await.expect("test");
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        assert!(p.started.has_changed().is_ok() && p.liveness.has_changed().is_ok(), "channels stay open while the value lives");
         p.set_terminating();
         p.ready.wait_for(|r| !*r).await.expect("test");
         assert_eq!(*p.liveness.borrow(), None);
