@@ -15,8 +15,11 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 fn scratch(tag: &str) -> PathBuf {
-    // Not under /tmp: stage 2 mounts a fresh tmpfs there.
-    let d = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("stage2-{tag}-{}", std::process::id()));
+    // Not under /tmp or /run: stage 2 mounts fresh tmpfs there (and the
+    // checkout itself may live under /tmp).
+    let target = Path::new(env!("CARGO_TARGET_TMPDIR"));
+    let base = if target.starts_with("/tmp") || target.starts_with("/run") { Path::new("/var/tmp") } else { target };
+    let d = base.join(format!("coracle-stage2-{tag}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).expect("scratch dir");
     d
