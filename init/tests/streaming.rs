@@ -214,134 +214,6 @@ fn common_free_port() -> u16 {
 // here over CRI with the kubelet's labels, so the test exercises the
 // runtime's streaming server without depending on the pod worker.
 
-use coracle_agent::cri::api as cri;
-
-struct RealPod {
-    cri: Cri,
-    rt: tokio::runtime::Runtime,
-    sandbox: String,
-}
-
-impl Drop for RealPod {
-    fn drop(&mut self) {
-        let id = self.sandbox.clone();
-        let c = self.cri.clone();
-        self.rt.block_on(async move {
-            let _ = c
-                .stop_pod_sandbox(cri::StopPodSandboxRequest {
-                    pod_sandbox_id: id.clone(),
-                })
-                .await;
-            let _ = c.remove_pod_sandbox(cri::RemovePodSandboxRequest { pod_sandbox_id: id }).await;
-        });
-    }
-}
-
-fn host_network() -> cri::NamespaceOption {
-    cri::NamespaceOption {
-        network: cri::NamespaceMode::Node as i32,
-        pid: cri::NamespaceMode::Container as i32,
-        ipc: cri::NamespaceMode::Pod as i32,
-        ..Default::default()
-    }
-}
-
-/// Run `containers` (name, shell script, stdin) as pod `name` (already in
-/// the API, uid `uid`) on the node's containerd; returns container IDs.
-fn run_real_pod(s: &Server, name: &str, uid: &str, containers: &[(&str, &str, bool)]) -> (RealPod, Vec<String>) {
-    let rt = tokio::runtime::Runtime::new().expect("runtime");
-    let cri = {
-        let _in_runtime = rt.enter();
-        Cri::new(&s.dir.join("agent/containerd/containerd.sock")).expect("cri")
-    };
-    let labels = |c: Option<&str>| {
-        let mut l: std::collections::HashMap<String, String> = [
-            ("io.kubernetes.pod.name", name),
-            ("io.kubernetes.pod.namespace", "default"),
-            ("io.kubernetes.pod.uid", uid),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-        if let Some(c) = c {
-            l.insert("io.kubernetes.container.name".into(), c.into());
-        }
-        l
-    };
-    let log_dir = s.dir.join("agent/logs").join(format!("default_{name}_{uid}"));
-    std::fs::create_dir_all(&log_dir).expect("log dir");
-    let config = cri::PodSandboxConfig {
-        metadata: Some(cri::PodSandboxMetadata {
-            name: name.into(),
-            uid: uid.into(),
-            namespace: "default".into(),
-            attempt: 0,
-        }),
-        // Host network: the host's UTS namespace, no hostname of its own.
-        hostname: String::new(),
-        log_directory: log_dir.to_string_lossy().into_owned(),
-        labels: labels(None),
-        linux: Some(cri::LinuxPodSandboxConfig {
-            security_context: Some(cri::LinuxSandboxSecurityContext {
-                namespace_options: Some(host_network()),
-                ..Default::default()
-            }),
-            ..Default::default()
-        }),
-        ..Default::default()
-    };
-    let c2 = cri.clone();
-    let (sandbox, ids) = rt.block_on(async move {
-        let sandbox = c2
-            .run_pod_sandbox(cri::RunPodSandboxRequest {
-                config: Some(config.clone()),
-                runtime_handler: String::new(),
-            })
-            .await
-            .expect("run sandbox")
-            .pod_sandbox_id;
-        let mut ids = Vec::new();
-        for (cname, script, stdin) in containers {
-            let cc = cri::ContainerConfig {
-                metadata: Some(cri::ContainerMetadata {
-                    name: cname.to_string(),
-                    attempt: 0,
-                }),
-                image: Some(cri::ImageSpec {
-                    image: common::node::BUSYBOX.into(),
-                    ..Default::default()
-                }),
-                command: vec!["sh".into(), "-c".into(), script.to_string()],
-                labels: labels(Some(cname)),
-                log_path: format!("{cname}/0.log"),
-                stdin: *stdin,
-                linux: Some(cri::LinuxContainerConfig {
-                    security_context: Some(cri::LinuxContainerSecurityContext {
-                        namespace_options: Some(host_network()),
-                        ..Default::default()
-                    }),
-                    ..Default::default()
-                }),
-                ..Default::default()
-            };
-            let id = c2
-                .create_container(cri::CreateContainerRequest {
-                    pod_sandbox_id: sandbox.clone(),
-                    config: Some(cc),
-                    sandbox_config: Some(config.clone()),
-                })
-                .await
-                .expect("create container")
-                .container_id;
-            c2.start_container(cri::StartContainerRequest { container_id: id.clone() })
-                .await
-                .expect("start container");
-            ids.push(id);
-        }
-        (sandbox, ids)
-    });
-    (RealPod { cri, rt, sandbox }, ids)
-}
 
 fn kubectl_cmd(s: &Server, args: &[&str]) -> Command {
     let mut c = Command::new("kubectl");
@@ -355,29 +227,29 @@ fn exec_attach_port_forward_and_cp_with_real_containers() {
     assert!(s.wait_image(common::node::BUSYBOX), "busybox not imported; log:\n{}", s.log());
     assert!(s.wait_image("coracle.local/pause:1"), "pause image not imported; log:\n{}", s.log());
     let kubelet_port = s.node.as_ref().map(|n| n.kubelet_port).expect("node server");
-    register_node(&s, "streamhost", kubelet_port);
+    let _ = kubelet_port;
     let http_port = common::free_port();
-    s.ok_stdin(
-        &["create", "-f", "-"],
-        "apiVersion: v1\nkind: Pod\nmetadata: {name: box}\nspec:\n  nodeName: streamhost\n  containers:\n  - {name: web, image: busybox}\n  - {name: echo, image: busybox, stdin: true}\n  - {name: ghost, image: busybox}\n",
-    );
-    let uid = s.ok(&["get", "pod", "box", "-o", "jsonpath={.metadata.uid}"]);
+    // An ordinary pod on the real node, run by the pod worker; `ghost`
+    // exits at once (so exec finds no running container of that name).
     let web = format!(
         "mkdir -p /www && echo hello-from-pod > /www/index.html && echo web started && exec httpd -f -p 127.0.0.1:{http_port} -h /www"
     );
-    let (_pod, ids) = run_real_pod(
-        &s,
-        "box",
-        &uid,
-        &[("web", &web, false), ("echo", "while read l; do echo got:$l; done", true)],
+    let manifest = format!(
+        "apiVersion: v1\nkind: Pod\nmetadata: {{name: box}}\nspec:\n  nodeName: {node}\n  tolerations: [{{operator: Exists}}]\n  containers:\n  - name: web\n    image: {img}\n    imagePullPolicy: Never\n    command: [sh, -c, {web:?}]\n  - name: echo\n    image: {img}\n    imagePullPolicy: Never\n    stdin: true\n    command: [sh, -c, \"while read l; do echo got:$l; done\"]\n  - {{name: ghost, image: {img}, imagePullPolicy: Never, command: [sh, -c, \"exit 0\"]}}\n",
+        node = s.node_name(),
+        img = common::node::BUSYBOX,
     );
-    let status = format!(
-        r#"{{"status":{{"phase":"Running","containerStatuses":[
-        {{"name":"web","image":"busybox","imageID":"","ready":true,"restartCount":0,"containerID":"containerd://{}","state":{{"running":{{}}}}}},
-        {{"name":"echo","image":"busybox","imageID":"","ready":true,"restartCount":0,"containerID":"containerd://{}","state":{{"running":{{}}}}}}]}}}}"#,
-        ids[0], ids[1]
+    s.ok_stdin(&["create", "-f", "-"], &manifest);
+    assert!(
+        common::eventually(90, || {
+            let out = s.kubectl(&["get", "pod", "box", "-o", "jsonpath={.status.containerStatuses[?(@.name==\"web\")].state.running.startedAt} {.status.containerStatuses[?(@.name==\"echo\")].state.running.startedAt}"]);
+            String::from_utf8_lossy(&out.stdout).split_whitespace().count() == 2
+        }),
+        "web and echo did not start: {}\n{}",
+        s.ok(&["get", "pod", "box", "-o", "yaml"]),
+        s.log()
     );
-    s.ok(&["patch", "pod", "box", "--subresource=status", "--type=merge", "-p", &status]);
+    assert!(common::eventually(30, || s.kubectl(&["exec", "box", "-c", "web", "--", "wget", "-qO-", &format!("http://127.0.0.1:{http_port}/index.html")]).status.success()));
 
     // exec: output, exit codes, stdin with EOF.
     assert_eq!(
