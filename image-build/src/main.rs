@@ -1,28 +1,9 @@
-//! `coracle-build`: Coracle's image builder.
-//!
-//! Owns the command line (`lock`, `image`, `run`, `flash`) and the order of
-//! the build steps; each step lives in its own module. Must not: know the
-//! machine config schema (the `coracle` binary checks configs) or what
-//! PID 1 does with the files (it only puts them where PID 1 looks).
-
-mod apt;
-mod board;
-mod bmap;
-mod build;
-mod cpio;
-mod disk;
-mod elf;
-mod esp;
-mod flash;
-mod kmod;
-mod machine;
-mod packages;
-mod qemu;
-mod tree;
-mod uki;
+//! `coracle-build`: the command line of Coracle's image builder (the steps
+//! live in the library, src/lib.rs).
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use coracle_build::{apt, board, bmap, build, flash, packages, qemu, Common, ImageArgs};
 use std::path::PathBuf;
 
 #[derive(Parser, Debug)]
@@ -30,50 +11,6 @@ use std::path::PathBuf;
 struct Cli {
     #[command(subcommand)]
     command: Command,
-}
-
-#[derive(clap::Args, Debug, Clone)]
-pub struct Common {
-    /// Board name (a folder of the boards directory).
-    #[arg(long)]
-    board: String,
-    /// Boards directory [default: ./boards, or the repository's].
-    #[arg(long)]
-    boards: Option<PathBuf>,
-    /// Package cache [default: cache/ in the repository; $CORACLE_CACHE].
-    #[arg(long)]
-    cache: Option<PathBuf>,
-}
-
-#[derive(clap::Args, Debug, Clone)]
-pub struct ImageArgs {
-    #[command(flatten)]
-    common: Common,
-    /// Machine config baked into the image (checked first).
-    #[arg(long)]
-    config: PathBuf,
-    /// Output directory (disk.img, disk.img.zst, disk.img.bmap).
-    #[arg(long)]
-    out: PathBuf,
-    /// The `coracle` binary to install [default: built with cargo in release mode].
-    #[arg(long)]
-    coracle_bin: Option<PathBuf>,
-    /// A host-runnable `coracle` used to check the config, when
-    /// --coracle-bin is for another architecture [default: --coracle-bin or a host build].
-    #[arg(long)]
-    host_coracle: Option<PathBuf>,
-    /// Kernel/BSP directory for boards whose kernel is not Debian's (rpi5, jetson-orin).
-    #[arg(long)]
-    bsp: Option<PathBuf>,
-    /// Disk image size (e.g. 2G, 1500M) [default: the board's partitions].
-    #[arg(long)]
-    disk_size: Option<String>,
-    /// OCI archives to pre-load (imported into containerd on first boot).
-    #[arg(long = "preload")]
-    preload: Vec<PathBuf>,
-    /// Skip disk.img.zst (faster local builds).
-    #[arg(long)]
-    no_zst: bool,
 }
 
 #[derive(Subcommand, Debug)]
