@@ -512,9 +512,16 @@ pub struct AgentArgs {
     pub node: NodeArgs,
 }
 
-/// `coracle agent`: join (or reuse an earlier join), then run the same
-/// agent a server runs.
-pub async fn agent(args: AgentArgs) -> anyhow::Result<()> {
+/// A joined node's running agent.
+pub struct RunningAgent {
+    pub agent: coracle_agent::Agent,
+    pub node_name: String,
+    /// The node's kubeconfig (credentials from the join).
+    pub kubeconfig: PathBuf,
+}
+
+/// Join (or reuse an earlier join), then start the same agent a server runs.
+pub async fn start_agent(args: &AgentArgs) -> anyhow::Result<RunningAgent> {
     use coracle_agent::node::join;
     let node_name = args.node_name.clone().unwrap_or_else(hostname);
     let agent_dir = coracle_agent::AgentConfig::new(&node_name, args.data_dir.clone()).agent_dir();
@@ -534,15 +541,23 @@ pub async fn agent(args: AgentArgs) -> anyhow::Result<()> {
         ..Default::default()
     };
     let agent_cfg = args.node.to_config(&node_name, &args.data_dir, &cluster)?;
-    let client = coracle_agent::client_from_kubeconfig(&join::kubeconfig_path(&agent_dir)).await?;
+    let kubeconfig = join::kubeconfig_path(&agent_dir);
+    let client = coracle_agent::client_from_kubeconfig(&kubeconfig).await?;
     let agent = coracle_agent::Agent::start(agent_cfg, client).await.context("starting the node agent")?;
     eprintln!("coracle: node {node_name} joined {}", joined.server);
+    Ok(RunningAgent { agent, node_name, kubeconfig })
+}
+
+/// `coracle agent`: [`start_agent`], then run until SIGTERM or Ctrl-C
+/// (pods keep running, as with k3s).
+pub async fn agent(args: AgentArgs) -> anyhow::Result<()> {
+    let running = start_agent(&args).await?;
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).context("installing SIGTERM handler")?;
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         _ = term.recv() => {}
     }
     tracing::info!("shutting down");
-    agent.stop().await;
+    running.agent.stop().await;
     Ok(())
 }
