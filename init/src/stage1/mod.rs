@@ -135,7 +135,7 @@ pub fn prepare(o: &Options) -> Result<Booted, String> {
     let root = disk.partition(&o.sys, &o.dev, root_label, true)?;
     mount_root(&root, kind, root_label, &o.sysroot)?;
     let release = std::fs::read_to_string(o.sysroot.join("etc/coracle-release")).unwrap_or_default();
-    tracing::info!(marker = "coracle:stage1-root", slot, device = %root.display(), release = release.trim(), "root mounted read-only");
+    tracing::info!(marker = "coracle:stage1-root", slot, device = %root.display(), release = release.split_whitespace().collect::<Vec<_>>().join(" "), "root mounted read-only");
 
     let (data, formatted, grown) = prepare_data(&o.sys, &o.dev, disk, &o.sysroot)?;
     tracing::info!(marker = "coracle:stage1-data", device = %data.display(), formatted, grown, elapsed_ms = started.elapsed().as_millis() as u64, "data mounted");
