@@ -49,6 +49,9 @@ pub struct RunArgs {
     /// Do not echo the serial console to the terminal.
     #[arg(long)]
     pub quiet: bool,
+    /// OCI archives to pre-load (e.g. from `coracle image busybox`).
+    #[arg(long = "preload")]
+    pub preload: Vec<PathBuf>,
 }
 
 const DEFAULT_CONFIG: &str = "# A single-node cluster: the device is its own control plane.\napiVersion: coracle.dev/v1alpha1\nkind: MachineConfig\nnode:\n  role: server\n";
@@ -115,7 +118,7 @@ pub fn run(a: &RunArgs) -> anyhow::Result<()> {
         host_coracle: a.host_coracle.clone(),
         bsp: None,
         disk_size: None,
-        preload: Vec::new(),
+        preload: a.preload.clone(),
         no_zst: true,
     };
     let plan = build::plan(&image_args, None)?;

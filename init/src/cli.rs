@@ -66,6 +66,19 @@ pub enum ImageCommand {
         #[arg(last = true)]
         cmd: Vec<String>,
     },
+    /// Write the demo image `coracle.local/busybox:1` (a shell and the usual
+    /// tools, from a static busybox binary) as an OCI archive to pre-load.
+    Busybox {
+        /// A static busybox binary [default: /bin/busybox, Debian's busybox-static].
+        #[arg(long, default_value = "/bin/busybox")]
+        busybox: PathBuf,
+        /// Architecture of that binary (x86_64 or aarch64) [default: this machine's].
+        #[arg(long)]
+        arch: Option<String>,
+        /// Output file (OCI archive, .tar).
+        #[arg(long)]
+        out: PathBuf,
+    },
 }
 
 pub fn killall(data_dir: &std::path::Path) -> anyhow::Result<()> {
@@ -76,6 +89,12 @@ pub fn killall(data_dir: &std::path::Path) -> anyhow::Result<()> {
 
 pub fn image(cmd: ImageCommand) -> anyhow::Result<()> {
     match cmd {
+        ImageCommand::Busybox { busybox, arch, out } => {
+            coracle_agent::images::busybox::write(&busybox, &arch.unwrap_or_else(|| std::env::consts::ARCH.to_string()), &out)
+                .with_context(|| format!("writing {} from {} (apt-get install busybox-static)", out.display(), busybox.display()))?;
+            eprintln!("coracle: wrote {} ({})", out.display(), coracle_agent::images::busybox::IMAGE);
+            Ok(())
+        }
         ImageCommand::Pack { dir, name, out, entrypoint, env, workdir, arch, cmd } => {
             use coracle_agent::images::oci;
             anyhow::ensure!(dir.is_dir(), "{}: not a directory (give the image's root directory with --dir)", dir.display());
