@@ -147,6 +147,9 @@ fn link_images(image_dir: &Path, data_dir: &Path) {
     }
 }
 
+/// When PID 1 reports its memory after the node is Ready (boot benchmarks).
+const IDLE_RSS_AFTER: Duration = Duration::from_secs(60);
+
 /// Where the image builder puts pre-loaded OCI archives.
 pub const IMAGE_DIR: &str = "/usr/share/coracle/images";
 
@@ -293,6 +296,8 @@ pub async fn watch_health(client: kube::Client, node_name: String, manifests: st
                     markers::milestone("node ready");
                     let t = target.clone();
                     let _ = tokio::task::spawn_blocking(move || t.bless()).await;
+                    tokio::time::sleep(IDLE_RSS_AFTER).await;
+                    markers::idle_rss(IDLE_RSS_AFTER);
                     return;
                 }
             }
