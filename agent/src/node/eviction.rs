@@ -4,7 +4,7 @@
 //! Owns parsing the thresholds, comparing them with what the host reports,
 //! and the pressure transition period (a condition stays True until its
 //! signal has been fine for that long, so it does not flap). Must not evict
-//! pods: the pod workers read [`super::Pressure`] and decide.
+//! pods: `crate::eviction` reads [`super::Pressure`] and decides.
 
 use std::time::{Duration, Instant};
 
