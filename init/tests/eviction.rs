@@ -173,6 +173,43 @@ fn disk_pressure_evicts_pods_one_at_a_time_in_upstream_order() {
     );
 }
 
+/// A host-network busybox pod bound to the node that puts `mib` MiB in a
+/// memory-backed emptyDir (charged to its cgroup), then sleeps.
+fn memory_pod(node: &str, name: &str, mib: u32, resources: &str) -> String {
+    format!(
+        "apiVersion: v1\nkind: Pod\nmetadata: {{name: {name}}}\nspec:\n  nodeName: {node}\n  hostNetwork: true\n  containers:\n  - name: c\n\
+         \x20   image: {BUSYBOX}\n    command: [sh, -c, 'dd if=/dev/zero of=/mem/fill bs=1048576 count={mib}; exec sleep 1000']\n\
+         {resources}    volumeMounts: [{{name: mem, mountPath: /mem}}]\n  volumes: [{{name: mem, emptyDir: {{medium: Memory}}}}]\n"
+    )
+}
+
+#[test]
+fn memory_pressure_evicts_the_pod_over_its_request_first() {
+    let mut s = start("evictmem");
+    let node = s.node_name().to_string();
+    s.ok_stdin(&["apply", "-f", "-"], &memory_pod(&node, "hog", 32, ""));
+    s.ok_stdin(&["apply", "-f", "-"], &memory_pod(&node, "within", 1, "    resources: {requests: {memory: 1Gi}}\n"));
+    for name in ["hog", "within"] {
+        wait(&s, 90, &format!("{name} Running"), || phase_of(&s, "default", name) == "Running");
+    }
+    s.args = node_args("memory.available<100Ti");
+    s.restart_after_kill9();
+    let mut within_phase = String::new();
+    wait(&s, 60, "hog evicted", || {
+        let evicted = phase_of(&s, "default", "hog") == "Failed";
+        within_phase = phase_of(&s, "default", "within");
+        evicted
+    });
+    assert_eq!(within_phase, "Running", "the pod within its request went first");
+    let p = pod_json(&s, "default", "hog");
+    assert_eq!(p["status"]["reason"], "Evicted", "{p}");
+    let msg = p["status"]["message"].as_str().unwrap_or("");
+    assert!(msg.starts_with("The node was low on resource: memory. Threshold quantity: 100Ti, available: "), "{msg}");
+    assert!(msg.contains("Container c was using ") && msg.ends_with("request is 0, has larger consumption of memory. "), "{msg}");
+    let cond = "jsonpath={.status.conditions[?(@.type==\"MemoryPressure\")].status}";
+    assert_eq!(s.ok(&["get", "node", &node, "-o", cond]).trim(), "True");
+}
+
 #[test]
 fn active_deadline_fails_the_pod() {
     let s = start("deadline");

@@ -171,6 +171,21 @@ mod tests {
     }
 
     #[test]
+    fn reads_this_process_cgroup() {
+        // The memory controller's line on v1, the unified one on v2.
+        let v2 = Path::new(CGROUP_ROOT).join("cgroup.controllers").exists();
+        let text = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
+        let own = text.lines().find_map(|l| {
+            let mut parts = l.splitn(3, ':');
+            let (_, ctrl, path) = (parts.next()?, parts.next()?, parts.next()?);
+            let ours = if v2 { ctrl.is_empty() } else { ctrl.split(',').any(|c| c == "memory") };
+            ours.then(|| path.to_string())
+        });
+        let own = own.expect("this process has a memory cgroup");
+        assert!(cgroup_working_set(&own).is_some_and(|b| b > 0), "no working set for {own}");
+    }
+
+    #[test]
     fn du_counts_files_and_directories() {
         let dir = std::env::temp_dir().join(format!("coracle-du-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
