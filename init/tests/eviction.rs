@@ -110,6 +110,14 @@ fn disk_pressure_evicts_pods_one_at_a_time_in_upstream_order() {
         conds.iter().any(|c| c["type"] == "PodScheduled" && c["status"] == "False" && c["message"].as_str().unwrap_or("").contains("disk-pressure"))
     });
 
+    // The node refuses a new pod bound to it directly, as upstream's
+    // admission under disk pressure does.
+    s.ok_stdin(&["apply", "-f", "-"], &disk_pod(&node, "default", "f-bound", "", ""));
+    wait(&s, 30, "f-bound refused", || phase_of(&s, "default", "f-bound") == "Failed");
+    let f = pod_json(&s, "default", "f-bound");
+    assert_eq!(f["status"]["reason"], "Evicted", "{f}");
+    assert_eq!(f["status"]["message"], "The node had condition: [DiskPressure]. ", "{f}");
+
     // Evictions, in order, one at a time.
     let mut order: Vec<&str> = Vec::new();
     let mut critical_running_at_last = false;

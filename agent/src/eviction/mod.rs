@@ -3,12 +3,14 @@
 //! crossed, rank the pods on the node for the starved resource and evict
 //! one, wait until it is gone, look again after the monitoring interval.
 //!
-//! Owns the decision (which pod, the message) and the node's
+//! Owns the decision (which pod, the message), admission of new pods
+//! under pressure (`admit`, applied by the pod workers) and the node's
 //! `EvictionThresholdMet` event. Must not compute the node's pressure
 //! (`crate::node` does) nor kill containers or write pod status: it asks
 //! the pod's worker through `crate::pods::failure`, which stops the
 //! containers, writes phase `Failed`/`Evicted` and records the pod's event.
 
+pub mod admit;
 pub mod rank;
 pub mod run;
 pub mod signals;

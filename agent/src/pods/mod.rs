@@ -156,6 +156,7 @@ pub async fn run(ctx: Arc<Context>) {
         host_ips,
         memory: node_info::memory_bytes(),
         failures: failures.clone(),
+        pressure: crate::node::pressure(&ctx),
         ctx: ctx.clone(),
     });
     let mut mgr = Manager { sh, workers: HashMap::new(), synced: false, fingerprints: HashMap::new() };

@@ -35,6 +35,8 @@ pub struct Shared {
     pub memory: i128,
     /// Failures other parts of the agent ask for (eviction).
     pub failures: Arc<Requests>,
+    /// The node's pressure, for admitting new pods.
+    pub pressure: watch::Receiver<crate::node::Pressure>,
 }
 
 /// The pod as the API last showed it; `Gone` once it was deleted (with
@@ -232,6 +234,12 @@ impl Worker {
             Err(f) => return self.fail(pod, f).await,
         };
         let Some(rt) = self.read(Some(pod)).await else { return Next::After(Duration::from_secs(2)) };
+        if rt.sandboxes.is_empty() && rt.containers.is_empty() {
+            let refused = crate::eviction::admit::check(pod, &self.sh.pressure.borrow());
+            if let Some(f) = refused {
+                return self.fail(pod, f).await;
+            }
+        }
         let mut wake = Wake::new();
         if let Some(left) = deadline {
             wake.after(left);
