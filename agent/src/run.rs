@@ -77,6 +77,7 @@ impl Agent {
         tasks.push(tokio::spawn(crate::node::run(ctx.clone())));
         tasks.push(tokio::spawn(crate::volumes::run(ctx.clone())));
         tasks.push(tokio::spawn(crate::pods::run(ctx.clone())));
+        tasks.push(tokio::spawn(crate::eviction::run(ctx.clone())));
         Ok(Agent { ctx, containerd, tasks })
     }
 

@@ -4,7 +4,7 @@
 //! Owns parsing the thresholds, comparing them with what the host reports,
 //! and the pressure transition period (a condition stays True until its
 //! signal has been fine for that long, so it does not flap). Must not evict
-//! pods: the pod workers read [`super::Pressure`] and decide.
+//! pods: `crate::eviction` reads [`super::Pressure`] and decides.
 
 use std::time::{Duration, Instant};
 
@@ -118,11 +118,11 @@ pub fn parse(text: &str) -> Result<Vec<Threshold>, ThresholdError> {
             }
             Amount::Percent(p)
         } else {
-            let q = parse_quantity(value).ok_or_else(|| err("not a quantity like 100Mi or 1Gi"))?;
-            if q < 0.0 {
+            let q = crate::quantity::value(value).ok_or_else(|| err("not a quantity like 100Mi or 1Gi"))?;
+            if q < 0 {
                 return Err(err("the quantity must not be negative"));
             }
-            Amount::Absolute(q)
+            Amount::Absolute(q as f64)
         };
         if out.iter().any(|t| t.signal == signal) {
             return Err(err("signal given twice"));
@@ -135,41 +135,6 @@ pub fn parse(text: &str) -> Result<Vec<Threshold>, ThresholdError> {
 /// The thresholds in force: `configured` (flag or environment) or the defaults.
 pub fn thresholds(configured: Option<&str>) -> Result<Vec<Threshold>, ThresholdError> {
     parse(configured.unwrap_or(DEFAULT_EVICTION_HARD))
-}
-
-/// A Kubernetes quantity (`100Mi`, `1.5Gi`, `500M`, `1e3`, `1000`) as a number.
-pub fn parse_quantity(s: &str) -> Option<f64> {
-    let s = s.trim();
-    let split = s.find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '+' || c == '-')).unwrap_or(s.len());
-    let (num, suffix) = s.split_at(split);
-    let (num, suffix) = match suffix.strip_prefix(['e', 'E']) {
-        Some(exp) if !exp.is_empty() && exp.trim_start_matches(['+', '-']).chars().all(|c| c.is_ascii_digit()) => {
-            let e: i32 = exp.parse().ok()?;
-            (num.parse::<f64>().ok()? * 10f64.powi(e), "")
-        }
-        _ => (num.parse::<f64>().ok()?, suffix),
-    };
-    if !num.is_finite() {
-        return None;
-    }
-    let mult: f64 = match suffix {
-        "" => 1.0,
-        "m" => 1e-3,
-        "k" => 1e3,
-        "M" => 1e6,
-        "G" => 1e9,
-        "T" => 1e12,
-        "P" => 1e15,
-        "E" => 1e18,
-        "Ki" => 1024.0,
-        "Mi" => 1024f64.powi(2),
-        "Gi" => 1024f64.powi(3),
-        "Ti" => 1024f64.powi(4),
-        "Pi" => 1024f64.powi(5),
-        "Ei" => 1024f64.powi(6),
-        _ => return None,
-    };
-    Some(num * mult)
 }
 
 /// What the host reports for one signal: available and capacity.
@@ -251,17 +216,6 @@ mod tests {
         assert!(parse("memory.available<1Gi,memory.available<2Gi").expect_err("must fail").message.contains("twice"));
         let e = parse("x<1").expect_err("must fail").to_string();
         assert!(e.contains("\"x<1\"") && e.contains("memory.available<100Mi"), "{e}");
-    }
-
-    #[test]
-    fn quantities() {
-        assert_eq!(parse_quantity("100Mi"), Some(104857600.0));
-        assert_eq!(parse_quantity("1.5Gi"), Some(1.5 * 1073741824.0));
-        assert_eq!(parse_quantity("500M"), Some(5e8));
-        assert_eq!(parse_quantity("1e3"), Some(1000.0));
-        assert_eq!(parse_quantity("42"), Some(42.0));
-        assert_eq!(parse_quantity("1Xi"), None);
-        assert_eq!(parse_quantity(""), None);
     }
 
     #[test]

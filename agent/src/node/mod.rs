@@ -3,7 +3,8 @@
 //! heartbeat, the eviction thresholds and the pressure they report, and
 //! joining a server (`coracle agent`).
 //!
-//! Must not run or evict pods: the pod workers read [`pressure`] and act.
+//! Must not run or evict pods: `crate::eviction` reads [`pressure`] and
+//! decides, the pod workers act.
 //! The taints that follow conditions (`node.kubernetes.io/disk-pressure`,
 //! `not-ready`, ...) are the node lifecycle controller's, as upstream.
 

@@ -7,7 +7,6 @@
 //! caller (`Sources`). An error is what the pod shows as
 //! `CreateContainerConfigError`.
 
-use super::qos;
 use k8s_openapi::api::core::v1::{Container, Pod, Service};
 use std::collections::{BTreeMap, HashMap};
 
@@ -23,8 +22,7 @@ pub struct Sources {
     pub host_ips: Vec<String>,
     pub pod_ips: Vec<String>,
     /// Node allocatable, for resource references without a limit.
-    pub node_cpu_milli: i128,
-    pub node_memory: i128,
+    pub node: crate::volumes::downward::Allocatable,
 }
 
 /// The ConfigMaps and Secrets a container's environment names:
@@ -200,40 +198,6 @@ fn field_ref(pod: &Pod, path: &str, src: &Sources) -> Result<String, String> {
     })
 }
 
-fn resource_ref(pod: &Pod, own: &Container, r: &k8s_openapi::api::core::v1::ResourceFieldSelector, src: &Sources) -> Result<String, String> {
-    let c = match r.container_name.as_deref().filter(|n| !n.is_empty()) {
-        Some(name) => pod
-            .spec
-            .iter()
-            .flat_map(|s| s.containers.iter().chain(s.init_containers.iter().flatten()))
-            .find(|c| c.name == name)
-            .ok_or_else(|| format!("container {name:?} not found for resourceFieldRef"))?,
-        None => own,
-    };
-    let (kind, name) = r.resource.split_once('.').ok_or_else(|| format!("unsupported resourceFieldRef {:?}", r.resource))?;
-    let is_cpu = name == "cpu";
-    let v = match kind {
-        "limits" => qos::limit(c, name),
-        "requests" => qos::request(c, name),
-        _ => return Err(format!("unsupported resourceFieldRef {:?}", r.resource)),
-    };
-    let v = match (v, kind) {
-        (Some(v), _) => v,
-        // Without a limit the node's allocatable is the limit.
-        (None, "limits") if is_cpu => src.node_cpu_milli,
-        (None, "limits") if name == "memory" => src.node_memory,
-        (None, _) => 0,
-    };
-    let divisor = r.divisor.as_ref().map(|d| d.0.as_str()).filter(|d| !d.is_empty() && *d != "0");
-    if is_cpu {
-        let d = divisor.and_then(super::quantity::milli).filter(|d| *d > 0).unwrap_or(1000);
-        Ok(((v + d - 1) / d).to_string())
-    } else {
-        let d = divisor.and_then(super::quantity::value).filter(|d| *d > 0).unwrap_or(1);
-        Ok(((v + d - 1) / d).to_string())
-    }
-}
-
 /// The container's environment, in a stable order.
 pub fn container_env(pod: &Pod, c: &Container, src: &Sources) -> Result<Vec<(String, String)>, String> {
     let ns = pod.metadata.namespace.as_deref().unwrap_or("default");
@@ -269,7 +233,7 @@ pub fn container_env(pod: &Pod, c: &Container, src: &Sources) -> Result<Vec<(Str
             if let Some(f) = &vf.field_ref {
                 field_ref(pod, &f.field_path, src)?
             } else if let Some(r) = &vf.resource_field_ref {
-                resource_ref(pod, c, r, src)?
+                crate::volumes::downward::resource_value(pod, Some(c), r, src.node)?
             } else if let Some(r) = &vf.config_map_key_ref {
                 let optional = r.optional.unwrap_or(false);
                 match src.config_maps.get(&r.name).cloned().flatten() {
@@ -501,7 +465,8 @@ mod tests {
             ),
             ..Default::default()
         };
-        let src = Sources { node_cpu_milli: 2000, node_memory: 1 << 30, ..Default::default() };
+        let node = crate::volumes::downward::Allocatable { cpu_milli: 2000, memory_bytes: 1 << 30, ephemeral_bytes: 0 };
+        let src = Sources { node, ..Default::default() };
         let env = container_env(&pod(), &c, &src).expect("env");
         assert_eq!(env, vec![("MEM".into(), "64".into()), ("CPU".into(), "250".into()), ("CPUS".into(), "2".into())]);
     }

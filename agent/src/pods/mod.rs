@@ -19,11 +19,11 @@ pub mod cgroups;
 pub mod container;
 pub mod dns;
 pub mod env;
+pub mod failure;
 pub mod images;
 pub mod labels;
 pub mod node_info;
 pub mod qos;
-pub mod quantity;
 pub mod runtime;
 pub mod sandbox;
 pub mod status;
@@ -150,11 +150,13 @@ pub async fn run(ctx: Arc<Context>) {
     }
     wait_for_pause_image(&ctx).await;
     let host_ips = vec![node_info::host_ip(ctx.cfg.node_ip).to_string()];
+    let failures = failure::requests(ctx.cfg.agent_dir());
     let sh = Arc::new(Shared {
         backoff: Mutex::default(),
         host_ips,
         memory: node_info::memory_bytes(),
-        cpu_milli: node_info::cpu_milli(),
+        failures: failures.clone(),
+        pressure: crate::node::pressure(&ctx),
         ctx: ctx.clone(),
     });
     let mut mgr = Manager { sh, workers: HashMap::new(), synced: false, fingerprints: HashMap::new() };
@@ -200,6 +202,14 @@ pub async fn run(ctx: Arc<Context>) {
                 }
             },
             _ = tick.tick() => mgr.relist().await,
+            _ = failures.notify.notified() => {
+                for uid in failures.waiting() {
+                    match mgr.workers.get(&uid).filter(|h| !h.task.is_finished()) {
+                        Some(h) => h.nudge.notify_one(),
+                        None => failures.forget(&uid),
+                    }
+                }
+            }
         }
     }
 }

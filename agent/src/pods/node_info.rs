@@ -22,24 +22,9 @@ pub fn host_ip(configured: Option<IpAddr>) -> IpAddr {
 /// MemTotal from /proc/meminfo, in bytes.
 pub fn memory_bytes() -> i128 {
     let text = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
-    parse_mem_total(&text).unwrap_or(1 << 30)
-}
-
-fn parse_mem_total(text: &str) -> Option<i128> {
-    let line = text.lines().find(|l| l.starts_with("MemTotal:"))?;
-    let kb: i128 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb * 1024)
+    crate::node::capacity::meminfo_field(&text, "MemTotal").map(i128::from).unwrap_or(1 << 30)
 }
 
 pub fn cpu_milli() -> i128 {
     std::thread::available_parallelism().map(|n| n.get() as i128 * 1000).unwrap_or(1000)
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn meminfo() {
-        assert_eq!(super::parse_mem_total("MemTotal:       16314532 kB\nMemFree: 1 kB\n"), Some(16314532 * 1024));
-        assert_eq!(super::parse_mem_total("nothing"), None);
-    }
 }

@@ -4,7 +4,7 @@
 //!
 //! Pure functions; writing cgroups is `cgroups`' job.
 
-use super::quantity;
+use crate::quantity::of_resource as get;
 use k8s_openapi::api::core::v1::{Container, Pod, PodSpec};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,14 +31,6 @@ const MIN_QUOTA: i64 = 1000;
 pub const GUARANTEED_OOM_SCORE_ADJ: i64 = -997;
 pub const BEST_EFFORT_OOM_SCORE_ADJ: i64 = 1000;
 
-fn get(list: Option<&std::collections::BTreeMap<String, k8s_openapi::apimachinery::pkg::api::resource::Quantity>>, name: &str) -> Option<i128> {
-    let q = list?.get(name)?;
-    if name == "cpu" {
-        quantity::milli(&q.0)
-    } else {
-        quantity::value(&q.0)
-    }
-}
 
 /// Request of `name` (milli-CPU or bytes), the limit standing in for a
 /// missing request as the API server defaults it.

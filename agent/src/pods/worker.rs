@@ -12,6 +12,7 @@
 use super::backoff::{self, Backoff};
 use super::runtime::{self, CState, CtrRec, PodRuntime};
 use super::status::{self, ProbeView, Reasons, StatusInputs};
+use super::failure::{self, Failure, Requests};
 use super::{cgroups, container, dns, env, images, qos, sandbox};
 use crate::context::Context;
 use crate::cri::api;
@@ -32,7 +33,10 @@ pub struct Shared {
     pub backoff: Mutex<Backoff>,
     pub host_ips: Vec<String>,
     pub memory: i128,
-    pub cpu_milli: i128,
+    /// Failures other parts of the agent ask for (eviction).
+    pub failures: Arc<Requests>,
+    /// The node's pressure, for admitting new pods.
+    pub pressure: watch::Receiver<crate::node::Pressure>,
 }
 
 /// The pod as the API last showed it; `Gone` once it was deleted (with
@@ -120,6 +124,7 @@ pub async fn run(sh: Arc<Shared>, uid: String, mut rx: watch::Receiver<Slot>, nu
         last_written: None,
         reported: HashSet::new(),
         probes: HashMap::new(),
+        failed: None,
     };
     loop {
         let slot = rx.borrow_and_update().clone();
@@ -172,6 +177,8 @@ struct Worker {
     reported: HashSet<(String, i32)>,
     /// By container ID.
     probes: HashMap<String, Probing>,
+    /// The kubelet failed the pod (eviction, deadline): nothing runs again.
+    failed: Option<Failure>,
 }
 
 /// The sandbox containers are started in.
@@ -219,8 +226,24 @@ impl Worker {
         if is_terminal(pod) {
             return self.settle_terminal(pod).await;
         }
+        if let Some(f) = self.failed.clone().or_else(|| self.sh.failures.take(&self.uid)) {
+            return self.fail(pod, f).await;
+        }
+        let deadline = match failure::deadline(pod, jiff::Timestamp::now()) {
+            Ok(left) => left,
+            Err(f) => return self.fail(pod, f).await,
+        };
         let Some(rt) = self.read(Some(pod)).await else { return Next::After(Duration::from_secs(2)) };
+        if rt.sandboxes.is_empty() && rt.containers.is_empty() {
+            let refused = crate::eviction::admit::check(pod, &self.sh.pressure.borrow());
+            if let Some(f) = refused {
+                return self.fail(pod, f).await;
+            }
+        }
         let mut wake = Wake::new();
+        if let Some(left) = deadline {
+            wake.after(left);
+        }
         let mut acted = self.handle_liveness(pod, &rt).await;
         let rt = if acted { self.read(Some(pod)).await.unwrap_or(rt) } else { rt };
         acted |= self.converge(pod, &rt, &mut wake).await;
@@ -608,8 +631,7 @@ impl Worker {
         let mut src = env::Sources {
             host_ips: self.sh.host_ips.clone(),
             pod_ips: pod_ips.to_vec(),
-            node_cpu_milli: self.sh.cpu_milli,
-            node_memory: self.sh.memory,
+            node: volumes::downward::Allocatable::of_host(&self.ctx().cfg.data_dir),
             ..Default::default()
         };
         let cm_api: Api<ConfigMap> = Api::namespaced(client.clone(), ns);
@@ -789,6 +811,31 @@ impl Worker {
                 }
             }
         }
+    }
+
+    /// Fails the pod as the kubelet decided (eviction, active deadline):
+    /// an event, the containers stopped with the failure's grace period,
+    /// then the status with phase `Failed` and the reason. Repeated until
+    /// the API shows the pod terminal.
+    async fn fail(&mut self, pod: &Arc<Pod>, f: Failure) -> Next {
+        if self.failed.is_none() {
+            tracing::info!(pod = pod_fmt(pod), reason = f.reason, message = f.message, "failing the pod");
+            let kind = if f.warning { EventType::Warning } else { EventType::Normal };
+            self.event(pod, None, kind, &f.reason, &f.message).await;
+            self.failed = Some(f.clone());
+        }
+        for p in self.probes.values() {
+            p.probes.set_terminating();
+        }
+        let Some(rt) = self.read(Some(pod)).await else { return Next::After(Duration::from_secs(2)) };
+        self.kill_containers(pod, &rt, f.grace.unwrap_or_else(|| grace_of(pod))).await;
+        self.probes.clear();
+        let rt = self.read(Some(pod)).await.unwrap_or(rt);
+        let mut st = self.compute_status(pod, &rt);
+        failure::apply(&mut st, &f);
+        self.write_status(pod, &st).await;
+        self.stop_sandboxes(&rt).await;
+        Next::After(Duration::from_secs(1))
     }
 
     /// A pod that finished: nothing runs, the sandbox is stopped, the

@@ -5,34 +5,24 @@
 //! resources divided by the divisor and rounded up.
 
 use super::atomic_writer::{FileProjection, Payload};
-use super::quantity;
+use crate::pods::node_info;
+use crate::quantity;
 use k8s_openapi::api::core::v1::{Container, DownwardAPIVolumeFile, Pod, ResourceFieldSelector};
 use std::collections::BTreeMap;
 
 /// What the node offers, used for limits a container does not set.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Allocatable {
-    pub cpu_cores: f64,
-    pub memory_bytes: f64,
-    pub ephemeral_bytes: f64,
+    pub cpu_milli: i128,
+    pub memory_bytes: i128,
+    pub ephemeral_bytes: i128,
 }
 
 impl Allocatable {
     /// This machine's CPUs, memory (`MemTotal`) and the disk under `dir`.
     pub fn of_host(dir: &std::path::Path) -> Allocatable {
-        let cpu_cores = std::thread::available_parallelism().map(|n| n.get() as f64).unwrap_or(1.0);
-        let memory_bytes = std::fs::read_to_string("/proc/meminfo")
-            .ok()
-            .and_then(|m| {
-                m.lines()
-                    .find(|l| l.starts_with("MemTotal:"))
-                    .and_then(|l| l.split_whitespace().nth(1))
-                    .and_then(|kb| kb.parse::<f64>().ok())
-            })
-            .map(|kb| kb * 1024.0)
-            .unwrap_or(0.0);
-        let ephemeral_bytes = rustix::fs::statvfs(dir).map(|s| (s.f_blocks as f64) * (s.f_frsize as f64)).unwrap_or(0.0);
-        Allocatable { cpu_cores, memory_bytes, ephemeral_bytes }
+        let ephemeral_bytes = crate::node::capacity::fs_stats(dir).map(|s| s.0 as i128).unwrap_or(0);
+        Allocatable { cpu_milli: node_info::cpu_milli(), memory_bytes: node_info::memory_bytes(), ephemeral_bytes }
     }
 }
 
@@ -109,36 +99,34 @@ fn find_container<'a>(pod: &'a Pod, name: &str) -> Option<&'a Container> {
     spec.containers.iter().chain(spec.init_containers.iter().flatten()).find(|c| c.name == name)
 }
 
-/// The value of a resource of a container, divided and rounded up.
-pub fn resource_value(pod: &Pod, default_container: Option<&str>, sel: &ResourceFieldSelector, node: Allocatable) -> Result<String, String> {
-    let name = sel.container_name.as_deref().filter(|n| !n.is_empty()).or(default_container).unwrap_or("");
-    let c = find_container(pod, name).ok_or_else(|| format!("container {name} not found"))?;
-    let res = c.resources.as_ref();
-    let get = |which: &str, r: &str| {
-        let m = if which == "limits" { res.and_then(|r| r.limits.as_ref()) } else { res.and_then(|r| r.requests.as_ref()) };
-        m.and_then(|m| m.get(r)).and_then(|q| quantity::parse(&q.0))
+/// A `resourceFieldRef` (env `valueFrom` or downwardAPI file): the
+/// container's request or limit divided by the divisor, rounded up. Unset
+/// limits are the node's allocatable, unset requests zero, as upstream.
+/// `own` is the container an env var belongs to.
+pub fn resource_value(pod: &Pod, own: Option<&Container>, sel: &ResourceFieldSelector, node: Allocatable) -> Result<String, String> {
+    let c = match sel.container_name.as_deref().filter(|n| !n.is_empty()) {
+        Some(name) => find_container(pod, name).ok_or_else(|| format!("container {name} not found"))?,
+        None => own.ok_or_else(|| format!("resourceFieldRef {} names no container", sel.resource))?,
     };
-    let (which, r) = sel.resource.split_once('.').ok_or_else(|| format!("unsupported container resource : {}", sel.resource))?;
-    if which != "limits" && which != "requests" {
-        return Err(format!("unsupported container resource : {}", sel.resource));
-    }
+    let unsupported = || format!("unsupported container resource : {}", sel.resource);
+    let (which, r) = sel.resource.split_once('.').ok_or_else(unsupported)?;
+    let res = c.resources.as_ref();
+    let set = match which {
+        "limits" => quantity::of_resource(res.and_then(|r| r.limits.as_ref()), r),
+        "requests" => quantity::of_resource(res.and_then(|r| r.requests.as_ref()), r),
+        _ => return Err(unsupported()),
+    };
     let node_value = match r {
-        "cpu" => node.cpu_cores,
+        "cpu" => node.cpu_milli,
         "memory" => node.memory_bytes,
         "ephemeral-storage" => node.ephemeral_bytes,
-        r if r.starts_with("hugepages-") => 0.0,
-        _ => return Err(format!("unsupported container resource : {}", sel.resource)),
+        r if r.starts_with("hugepages-") => 0,
+        _ => return Err(unsupported()),
     };
-    // Unset limits are the node's allocatable; unset requests are zero.
-    let value = get(which, r).unwrap_or(if which == "limits" { node_value } else { 0.0 });
-    let divisor = sel.divisor.as_ref().and_then(|d| quantity::parse(&d.0)).filter(|d| *d > 0.0).unwrap_or(1.0);
-    let out = if r == "cpu" {
-        let d = quantity::milli(divisor).max(1) as f64;
-        (quantity::milli(value) as f64 / d).ceil() as i64
-    } else {
-        (quantity::whole(value) as f64 / quantity::whole(divisor).max(1) as f64).ceil() as i64
-    };
-    Ok(out.to_string())
+    let value = set.unwrap_or(if which == "limits" { node_value } else { 0 });
+    let divisor = sel.divisor.as_ref().and_then(|d| if r == "cpu" { quantity::milli(&d.0) } else { quantity::value(&d.0) });
+    let divisor = divisor.filter(|d| *d > 0).unwrap_or(if r == "cpu" { 1000 } else { 1 });
+    Ok(((value + divisor - 1).div_euclid(divisor)).to_string())
 }
 
 /// The files of a downwardAPI volume or projected source.
@@ -164,7 +152,7 @@ mod tests {
     use k8s_openapi::api::core::v1::{ObjectFieldSelector, PodSpec, ResourceRequirements};
     use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 
-    const NODE: Allocatable = Allocatable { cpu_cores: 4.0, memory_bytes: 8.0 * 1024.0 * 1024.0 * 1024.0, ephemeral_bytes: 0.0 };
+    const NODE: Allocatable = Allocatable { cpu_milli: 4000, memory_bytes: 8 << 30, ephemeral_bytes: 0 };
 
     fn pod() -> Pod {
         let mut p = Pod::default();

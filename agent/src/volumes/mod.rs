@@ -43,7 +43,6 @@ pub mod host_path;
 pub mod keys;
 pub mod local_path;
 mod mounts;
-pub mod quantity;
 mod refresh;
 pub mod termination;
 pub mod tmpfs;
@@ -346,17 +345,15 @@ fn with_fs_group(mut p: Payload, gid: Option<u32>) -> Payload {
 }
 
 /// The memory limit of the pod when every container sets one.
-fn pod_memory_limit(pod: &Pod) -> Option<f64> {
+fn pod_memory_limit(pod: &Pod) -> Option<i128> {
     let spec = pod.spec.as_ref()?;
-    let limit = |c: &k8s_openapi::api::core::v1::Container| {
-        c.resources.as_ref()?.limits.as_ref()?.get("memory").and_then(|q| quantity::parse(&q.0))
-    };
-    let mut sum = 0.0;
+    let limit = |c: &k8s_openapi::api::core::v1::Container| crate::quantity::of_resource(c.resources.as_ref()?.limits.as_ref(), "memory");
+    let mut sum = 0;
     for c in &spec.containers {
         sum += limit(c)?;
     }
     for c in spec.init_containers.iter().flatten() {
-        sum = f64::max(sum, limit(c)?);
+        sum = sum.max(limit(c)?);
     }
     Some(sum)
 }
@@ -393,12 +390,12 @@ async fn setup_volume(ctx: &Context, pod: &Pod, pod_dir: &Path, v: &Volume, fetc
         match e.medium.as_deref().unwrap_or("") {
             "" => std::fs::create_dir_all(&dir).map_err(io(&dir))?,
             "Memory" => {
-                let mut size = e.size_limit.as_ref().and_then(|q| quantity::parse(&q.0)).filter(|s| *s > 0.0);
-                let cap = pod_memory_limit(pod).filter(|l| *l > 0.0).unwrap_or(node.memory_bytes);
-                if cap > 0.0 {
+                let mut size = e.size_limit.as_ref().and_then(|q| crate::quantity::value(&q.0)).filter(|s| *s > 0);
+                let cap = pod_memory_limit(pod).filter(|l| *l > 0).unwrap_or(node.memory_bytes);
+                if cap > 0 {
                     size = Some(size.map_or(cap, |s| s.min(cap)));
                 }
-                tmpfs::mount(&dir, size.map(|s| s as u64)).map_err(io(&dir))?
+                tmpfs::mount(&dir, size.and_then(|s| u64::try_from(s).ok())).map_err(io(&dir))?
             }
             other => return Err(fail(format!("emptyDir medium {other:?} is not supported on this node"))),
         }

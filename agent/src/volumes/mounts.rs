@@ -59,7 +59,7 @@ pub fn container_env(pod: &Pod, c: &Container, node: downward::Allocatable) -> H
             if let Some(f) = &src.field_ref {
                 downward::field_value(pod, &f.field_path).ok()
             } else if let Some(r) = &src.resource_field_ref {
-                downward::resource_value(pod, Some(&c.name), r, node).ok()
+                downward::resource_value(pod, Some(c), r, node).ok()
             } else {
                 None
             }
@@ -199,7 +199,7 @@ mod tests {
             ]),
             ..Default::default()
         };
-        let node = downward::Allocatable { cpu_cores: 1.0, memory_bytes: 1.0, ephemeral_bytes: 1.0 };
+        let node = downward::Allocatable { cpu_milli: 1000, memory_bytes: 1, ephemeral_bytes: 1 };
         let env = container_env(&pod, &c, node);
         assert_eq!(env["DIR"], "data/web-1");
     }

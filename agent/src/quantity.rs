@@ -1,7 +1,13 @@
-//! Resource quantities (`100m`, `0.5`, `128Mi`, `1G`, `1e3`) as the
-//! numbers the runtime wants: milli-units for CPU, bytes for memory.
+//! Resource quantities (`100m`, `0.5`, `128Mi`, `1G`, `1e3`), exactly as
+//! upstream's `resource.Quantity` reads them: milli-units for CPU, bytes
+//! for memory and storage, counts for the rest. The agent's one parser
+//! (pod resources, downward API, tmpfs sizes, eviction thresholds).
 //!
-//! Only parsing; what a quantity means for cgroups is in `qos`.
+//! Only parsing and printing; what a quantity means for cgroups is in
+//! `pods::qos`.
+
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use std::collections::BTreeMap;
 
 /// The value of `q` times 1000 (milli-units), rounded up as upstream's
 /// `MilliValue`; `None` when `q` is not a quantity.
@@ -23,6 +29,37 @@ pub fn milli(q: &str) -> Option<i128> {
 /// upstream's `Value`.
 pub fn value(q: &str) -> Option<i128> {
     milli(q).map(|m| div_ceil(m, 1000))
+}
+
+/// Resource `name` of a requests or limits map: milli-CPU for `cpu`,
+/// whole units (bytes, counts) for the rest; `None` when absent or not a
+/// quantity.
+pub fn of_resource(list: Option<&BTreeMap<String, Quantity>>, name: &str) -> Option<i128> {
+    let q = list?.get(name)?;
+    if name == "cpu" {
+        milli(&q.0)
+    } else {
+        value(&q.0)
+    }
+}
+
+/// Bytes as upstream prints a binary quantity: the largest of `Ki`..`Ei`
+/// that divides it evenly (`104857600` → `100Mi`), else the plain number.
+pub fn format_bytes(b: i128) -> String {
+    const SUFFIXES: [&str; 6] = ["Ki", "Mi", "Gi", "Ti", "Pi", "Ei"];
+    let mut n = b;
+    let mut used = None;
+    for s in SUFFIXES {
+        if n == 0 || n % 1024 != 0 {
+            break;
+        }
+        n /= 1024;
+        used = Some(s);
+    }
+    match used {
+        Some(s) => format!("{n}{s}"),
+        None => b.to_string(),
+    }
 }
 
 fn div_ceil(n: i128, d: i128) -> i128 {
@@ -116,5 +153,30 @@ mod tests {
         assert_eq!(milli("x"), None);
         assert_eq!(milli(""), None);
         assert_eq!(milli("1.2.3"), None);
+    }
+
+    #[test]
+    fn suffixes_and_exponents() {
+        assert_eq!(value("100Mi"), Some(104857600));
+        assert_eq!(value("500M"), Some(500_000_000));
+        assert_eq!(value("64Mi"), Some(67108864));
+        assert_eq!(value("1Gi"), Some(1073741824));
+        assert_eq!(value("42"), Some(42));
+        assert_eq!(milli("500m"), Some(500));
+        assert_eq!(milli("1.5"), Some(1500));
+        assert_eq!(value("-1"), Some(-1));
+        assert_eq!(value("1Xi"), None);
+        assert_eq!(value("1Qi"), None);
+        assert_eq!(value("abc"), None);
+    }
+
+    #[test]
+    fn bytes_print_with_the_largest_even_suffix() {
+        assert_eq!(format_bytes(104857600), "100Mi");
+        assert_eq!(format_bytes(3 << 29), "1536Mi");
+        assert_eq!(format_bytes(1 << 40), "1Ti");
+        assert_eq!(format_bytes(1000), "1000");
+        assert_eq!(format_bytes(2048), "2Ki");
+        assert_eq!(format_bytes(0), "0");
     }
 }
