@@ -65,6 +65,12 @@ impl Netns {
         ip(&["-n", &n.name, "addr", "add", &format!("{}/30", n.ns_ip), "dev", &peer]);
         ip(&["-n", &n.name, "link", "set", &peer, "up"]);
         ip(&["-n", &n.name, "link", "set", "lo", "up"]);
+        // Like a fresh host with a strict distribution's defaults: the
+        // agent must turn forwarding on itself and live with strict
+        // reverse-path filtering.
+        for (key, value) in [("net.ipv4.ip_forward", "0"), ("net.ipv4.conf.all.rp_filter", "1"), ("net.ipv4.conf.default.rp_filter", "1")] {
+            ip(&["netns", "exec", &n.name, "sysctl", "-qw", &format!("{key}={value}")]);
+        }
         n
     }
 }
