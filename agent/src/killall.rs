@@ -3,9 +3,46 @@
 //! dir with the containers below them, and the mounts under the data dir.
 //! Pods normally outlive the agent (a restart adopts them); this is for
 //! tearing a host node down (`coracle killall`, tests, benchmarks).
+//! The pods' network namespaces go too: containerd pins each with a bind
+//! mount `/run/netns/cni-*`, which outlives the killed pause process and
+//! keeps the pod's veth pair (its host end stays on the host) until removed.
+//! Only `cni-*` entries that a killed process was in are removed.
 
 use std::path::Path;
 use std::time::Duration;
+
+/// Where containerd pins pod network namespaces (as `ip netns` does).
+const NETNS_DIR: &str = "/run/netns";
+
+/// A network namespace's identity: device and inode of its nsfs file.
+fn netns_id(path: &Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::metadata(path).ok()?;
+    Some((m.dev(), m.ino()))
+}
+
+/// Unmounts and removes the `cni-*` entries of `dir` that are one of
+/// `namespaces`; returns how many.
+fn remove_pod_netns(dir: &Path, namespaces: &[(u64, u64)]) -> usize {
+    if namespaces.is_empty() {
+        return 0;
+    }
+    let Ok(rd) = std::fs::read_dir(dir) else { return 0 };
+    let mut removed = 0;
+    for entry in rd.flatten() {
+        let path = entry.path();
+        let ours = entry.file_name().to_str().is_some_and(|n| n.starts_with("cni-")) && netns_id(&path).is_some_and(|id| namespaces.contains(&id));
+        if !ours {
+            continue;
+        }
+        let _ = rustix::mount::unmount(&path, rustix::mount::UnmountFlags::DETACH);
+        match std::fs::remove_file(&path) {
+            Ok(()) => removed += 1,
+            Err(e) => tracing::warn!(netns = %path.display(), error = %e, "pod network namespace left behind"),
+        }
+    }
+    removed
+}
 
 fn cmdline(pid: u32) -> String {
     std::fs::read(format!("/proc/{pid}/cmdline")).map(|b| String::from_utf8_lossy(&b).replace('\0', " ")).unwrap_or_default()
@@ -37,6 +74,8 @@ pub fn kill_all(data_dir: &Path) -> usize {
             }
         }
     }
+    let own = netns_id(Path::new("/proc/self/ns/net"));
+    let pod_netns: Vec<(u64, u64)> = doomed.iter().filter_map(|p| netns_id(Path::new(&format!("/proc/{p}/ns/net")))).filter(|n| Some(*n) != own).collect();
     for p in doomed.iter().rev() {
         if let Some(pid) = rustix::process::Pid::from_raw(*p as i32) {
             let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
@@ -57,6 +96,34 @@ pub fn kill_all(data_dir: &Path) -> usize {
             tracing::warn!(mount = m, error = %e, "left mounted");
         }
     }
-    tracing::info!(killed = doomed.len(), data_dir = %data_dir.display(), "node processes stopped");
+    let netns = remove_pod_netns(Path::new(NETNS_DIR), &pod_netns);
+    tracing::info!(killed = doomed.len(), netns, data_dir = %data_dir.display(), "node processes stopped");
     doomed.len()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_cni_entries_of_killed_namespaces_are_removed() {
+        let dir = std::env::temp_dir().join(format!("coracle-killall-test-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        for f in ["cni-ours", "cni-theirs", "named"] {
+            std::fs::write(dir.join(f), f).expect("write");
+        }
+        let ids: Vec<(u64, u64)> = ["cni-ours", "named"].iter().filter_map(|f| netns_id(&dir.join(f))).collect();
+        assert_eq!(remove_pod_netns(&dir, &ids), 1);
+        assert!(!dir.join("cni-ours").exists());
+        assert!(dir.join("cni-theirs").exists() && dir.join("named").exists(), "not ours, or not a pod's");
+        assert_eq!(remove_pod_netns(&dir, &[]), 0);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_process_netns_has_an_identity() {
+        assert!(netns_id(Path::new("/proc/self/ns/net")).is_some());
+        assert_eq!(netns_id(Path::new("/proc/self/ns/net")), netns_id(Path::new(&format!("/proc/{}/ns/net", std::process::id()))));
+    }
 }

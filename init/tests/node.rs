@@ -6,16 +6,11 @@
 
 mod common;
 
-use common::{eventually, free_port, kubectl_with, tempdir, Server};
+use common::join::{AgentNode, Netns};
+use common::{eventually, kubectl_with, tempdir, Server};
 use serde_json::Value;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
-
-/// A short name unique to this test process (links: 15 chars).
-fn short(prefix: &str) -> String {
-    format!("{prefix}{}", std::process::id() % 100_000)
-}
+use std::path::Path;
+use std::time::Instant;
 
 /// The Node, or null while it is not registered.
 fn node(s: &Server, name: &str) -> Value {
@@ -33,24 +28,6 @@ fn get_json(kubeconfig: &Path, what: &[&str]) -> Value {
     args.extend_from_slice(what);
     args.extend_from_slice(&["-o", "json"]);
     serde_json::from_slice(&kubectl_with(kubeconfig, &args, None, &[]).stdout).unwrap_or(Value::Null)
-}
-
-/// SIGTERM, then SIGKILL after 15 s; then whatever it left running
-/// (containerd, shims) under `data_dir`.
-fn stop(child: &mut Child, data_dir: &Path) {
-    if let Some(pid) = rustix::process::Pid::from_raw(child.id() as i32) {
-        let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
-    }
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while Instant::now() < deadline {
-        if let Ok(Some(_)) = child.try_wait() {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    let _ = child.kill();
-    let _ = child.wait();
-    coracle_agent::killall::kill_all(data_dir);
 }
 
 fn condition(node: &Value, t: &str) -> Value {
@@ -159,162 +136,50 @@ fn a_node_without_its_runtime_or_disk_says_why() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// A network namespace with a veth pair; removed on drop.
-struct Netns {
-    name: String,
-    host_link: String,
-}
-
-fn ip(args: &[&str]) {
-    let out = Command::new("ip").args(args).output().expect("ip must be installed");
-    assert!(out.status.success(), "ip {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-}
-
-impl Netns {
-    fn new(host_addr: &str, ns_addr: &str) -> Netns {
-        let n = Netns { name: short("crlns"), host_link: short("crlh") };
-        let peer = short("crlp");
-        ip(&["netns", "add", &n.name]);
-        ip(&["link", "add", &n.host_link, "type", "veth", "peer", "name", &peer]);
-        ip(&["link", "set", &peer, "netns", &n.name]);
-        ip(&["addr", "add", &format!("{host_addr}/30"), "dev", &n.host_link]);
-        ip(&["link", "set", &n.host_link, "up"]);
-        ip(&["-n", &n.name, "addr", "add", &format!("{ns_addr}/30"), "dev", &peer]);
-        ip(&["-n", &n.name, "link", "set", &peer, "up"]);
-        ip(&["-n", &n.name, "link", "set", "lo", "up"]);
-        n
-    }
-}
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        let _ = Command::new("ip").args(["link", "del", &self.host_link]).output();
-        let _ = Command::new("ip").args(["netns", "del", &self.name]).output();
-    }
-}
-
-/// A control plane without its own node, listening on every address (a
-/// joining agent in another namespace reaches it through the veth).
-struct ApiServer {
-    child: Child,
-    dir: PathBuf,
-    port: u16,
-    kubeconfig: PathBuf,
-}
-
-impl ApiServer {
-    fn start(tag: &str, args: &[&str]) -> ApiServer {
-        let dir = tempdir(tag);
-        let port = free_port();
-        let log = std::fs::File::create(dir.join("server.log")).expect("log file");
-        let child = Command::new(env!("CARGO_BIN_EXE_coracle"))
-            .args(["server", "--disable-agent", "--bind-address", "0.0.0.0", "--https-listen-port", &port.to_string()])
-            .arg("--data-dir")
-            .arg(&dir)
-            .args(args)
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("spawn coracle server");
-        let s = ApiServer { child, kubeconfig: dir.join("kubeconfig.yaml"), dir, port };
-        let ready = || s.kubeconfig.exists() && kubectl_with(&s.kubeconfig, &["get", "--raw", "/readyz"], None, &[]).status.success();
-        assert!(eventually(60, ready), "server did not become ready; log:\n{}", s.log());
-        s
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.join("server.log")).unwrap_or_default()
-    }
-}
-
-impl Drop for ApiServer {
-    fn drop(&mut self) {
-        stop(&mut self.child, &self.dir);
-        if std::env::var_os("CORACLE_KEEP_TEST_DIRS").is_none() {
-            let _ = std::fs::remove_dir_all(&self.dir);
-        }
-    }
-}
-
-/// `coracle agent` in the namespace; stopped on drop.
-struct JoinedAgent {
-    child: Child,
-    dir: PathBuf,
-}
-
-impl Drop for JoinedAgent {
-    fn drop(&mut self) {
-        stop(&mut self.child, &self.dir);
-    }
-}
-
-fn agent_cmd(ns: &str, args: &[&str]) -> Command {
-    let mut c = Command::new("ip");
-    c.args(["netns", "exec", ns, env!("CARGO_BIN_EXE_coracle"), "agent"]).args(args);
-    c
-}
-
 #[test]
 fn an_agent_joins_from_another_network_namespace() {
-    let octet = std::process::id() % 250 + 1;
-    let (host_ip, agent_ip) = (format!("10.99.{octet}.1"), format!("10.99.{octet}.2"));
-    let net = Netns::new(&host_ip, &agent_ip);
-    let s = ApiServer::start("node-join", &["--tls-san", &host_ip]);
+    let net = Netns::new();
+    let host_ip = net.host_ip.clone();
+    let s = Server::start_with("node-join", &["--bind-address", "0.0.0.0", "--tls-san", &host_ip], &[]);
     let token = std::fs::read_to_string(s.dir.join("token")).expect("the server writes DATA_DIR/token");
     assert!(token.starts_with("K10") && token.contains("::server:"), "{token}");
     assert!(s.log().contains(&s.dir.join("token").display().to_string()), "the server says where the token is");
     let url = format!("https://{host_ip}:{}", s.port);
-    let dir = tempdir("node-agent");
-    let dir_s = dir.to_str().unwrap_or_default().to_string();
-    let name = format!("joined-{}", std::process::id());
-    let bridge = short("cnj");
-    let kubelet_port = free_port().to_string();
-    let base = ["--server", url.as_str(), "--node-name", name.as_str(), "--data-dir", dir_s.as_str(), "--cni-bridge", bridge.as_str(), "--kubelet-port", kubelet_port.as_str()];
+    let joined = AgentNode::new("joined", &net, &url);
+    let name = joined.name.clone();
 
     // A wrong secret is refused by the server; a wrong CA hash by the agent.
     let hash = &token[3..67];
-    let bad = agent_cmd(&net.name, &base).args(["--token", &format!("K10{hash}::server:wrong")]).output().expect("run agent");
+    let bad = joined.command(&["--token", &format!("K10{hash}::server:wrong")]).output().expect("run agent");
     let err = String::from_utf8_lossy(&bad.stderr);
     assert!(!bad.status.success() && err.contains("refused the join token") && err.contains("401"), "{err}");
     let other = "0".repeat(64);
-    let bad = agent_cmd(&net.name, &base).args(["--token", &format!("K10{other}::server:x")]).output().expect("run agent");
+    let bad = joined.command(&["--token", &format!("K10{other}::server:x")]).output().expect("run agent");
     let err = String::from_utf8_lossy(&bad.stderr);
     assert!(!bad.status.success() && err.contains("pins sha256:0000") && err.contains("refusing to join"), "{err}");
-    assert!(get_json(&s.kubeconfig, &["node", &name]).is_null(), "no node after refused joins");
+    assert!(node(&s, &name).is_null(), "no node after refused joins");
 
-    let spawn = |with_token: bool| {
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(dir.join("agent.log")).expect("agent log");
-        let mut c = agent_cmd(&net.name, &base);
-        c.args(["--node-ip", &agent_ip]);
-        if with_token {
-            c.args(["--token", token.trim()]);
-        }
-        JoinedAgent { child: c.stdout(Stdio::null()).stderr(log).spawn().expect("spawn agent"), dir: dir.clone() }
-    };
-    let agent_log = || std::fs::read_to_string(dir.join("agent.log")).unwrap_or_default();
-    let agent = spawn(true);
+    let agent = joined.spawn(&["--token", token.trim()]);
     assert!(
-        eventually(30, || condition(&get_json(&s.kubeconfig, &["node", &name]), "Ready")["status"] == "True"),
+        eventually(30, || condition(&node(&s, &name), "Ready")["status"] == "True"),
         "joined node not Ready: {}\nagent log:\n{}",
-        condition(&get_json(&s.kubeconfig, &["node", &name]), "Ready"),
-        agent_log()
+        condition(&node(&s, &name), "Ready"),
+        joined.log()
     );
-    let n = get_json(&s.kubeconfig, &["node", &name]);
+    let n = node(&s, &name);
     let addrs = n["status"]["addresses"].to_string();
-    assert!(addrs.contains(&agent_ip), "{addrs}");
+    assert!(addrs.contains(&net.ns_ip), "{addrs}");
     assert!(n["metadata"]["labels"]["node-role.kubernetes.io/control-plane"].is_null(), "an agent is not a control plane");
-    let whoami = kubectl_with(&dir.join("agent").join("kubelet.kubeconfig"), &["auth", "whoami", "-o", "json"], None, &[]);
+    let whoami = kubectl_with(&joined.kubeconfig(), &["auth", "whoami", "-o", "json"], None, &[]);
     let who: Value = serde_json::from_slice(&whoami.stdout).unwrap_or_default();
     assert_eq!(who["status"]["userInfo"]["username"], format!("system:node:{name}"));
     assert!(who["status"]["userInfo"]["groups"].to_string().contains("system:nodes"));
 
     // A restart without the token reuses the credentials.
     drop(agent);
-    let lease = || get_json(&s.kubeconfig, &["lease", "-n", "kube-node-lease", &name])["spec"]["renewTime"].as_str().unwrap_or("").to_string();
-    let before = lease();
-    let again = spawn(false);
-    assert!(eventually(30, || agent_log().contains("reusing the credentials")), "agent log:\n{}", agent_log());
-    assert!(eventually(30, || lease() > before), "the restarted agent does not renew its lease\n{}", agent_log());
-    drop(again);
-    let _ = std::fs::remove_dir_all(&dir);
+    let renewed = || lease(&s, &name)["spec"]["renewTime"].as_str().unwrap_or("").to_string();
+    let before = renewed();
+    let _again = joined.spawn(&[]);
+    assert!(eventually(30, || joined.log().contains("reusing the credentials")), "agent log:\n{}", joined.log());
+    assert!(eventually(30, || renewed() > before), "the restarted agent does not renew its lease\n{}", joined.log());
 }

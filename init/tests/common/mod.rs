@@ -9,6 +9,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 pub mod fake_node;
+pub mod join;
 pub mod node;
 
 pub struct Server {
@@ -76,8 +77,12 @@ impl Server {
                 cmd.args(n.args());
             }
         }
+        // 127.0.0.1 unless the test chose (e.g. 0.0.0.0 for joined nodes).
+        if !self.args.iter().any(|a| a.starts_with("--bind-address")) {
+            cmd.args(["--bind-address", "127.0.0.1"]);
+        }
         let child = cmd
-            .args(["--bind-address", "127.0.0.1", "--https-listen-port"])
+            .arg("--https-listen-port")
             .arg(self.port.to_string())
             .arg("--data-dir")
             .arg(&self.dir)

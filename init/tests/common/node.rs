@@ -75,6 +75,21 @@ pub fn write_busybox(path: &Path) {
         .expect("write the busybox image archive (needs Debian's busybox-static)");
 }
 
+/// Waits until `image` is in the containerd of the node with data dir
+/// `dir` (pre-loaded images are imported at start).
+pub fn wait_image(dir: &Path, image: &str) -> bool {
+    let socket = dir.join("agent/containerd/containerd.sock");
+    super::eventually(60, || {
+        std::process::Command::new("ctr")
+            .arg("--address")
+            .arg(&socket)
+            .args(["-n", "k8s.io", "images", "ls", "-q"])
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).lines().any(|l| l == image))
+            .unwrap_or(false)
+    })
+}
+
 impl Server {
     /// A server with its node agent, on its own networks, with busybox.
     pub fn start_node(tag: &str, args: &[&str]) -> Server {
@@ -102,16 +117,7 @@ impl Server {
 
     /// Waits until the busybox image is in the runtime (imported at start).
     pub fn wait_image(&self, image: &str) -> bool {
-        let socket = self.dir.join("agent/containerd/containerd.sock");
-        super::eventually(60, || {
-            std::process::Command::new("ctr")
-                .arg("--address")
-                .arg(&socket)
-                .args(["-n", "k8s.io", "images", "ls", "-q"])
-                .output()
-                .map(|o| String::from_utf8_lossy(&o.stdout).lines().any(|l| l == image))
-                .unwrap_or(false)
-        })
+        wait_image(&self.dir, image)
     }
 
     /// SIGTERM the server (clean agent stop), then kill the pods it left
