@@ -130,6 +130,7 @@ impl AgentNode {
     pub fn command(&self, args: &[&str]) -> Command {
         let mut c = Command::new("nsenter");
         c.arg(format!("--net=/run/netns/{}", self.netns)).args(["--", env!("CARGO_BIN_EXE_coracle"), "agent"]).args(&self.base).args(args);
+        c.env("CORACLE_EVICTION_HARD", super::node::TEST_EVICTION_HARD);
         c
     }
 

@@ -90,6 +90,11 @@ pub fn wait_image(dir: &Path, image: &str) -> bool {
     })
 }
 
+/// Eviction thresholds for tests that are not about eviction: a build
+/// machine with a nearly full disk must not evict their pods (the default
+/// is 5% free). A test's own `--eviction-hard` wins.
+pub const TEST_EVICTION_HARD: &str = "memory.available<1Mi,nodefs.available<1%,imagefs.available<1%";
+
 impl Server {
     /// A server with its node agent, on its own networks, with busybox.
     pub fn start_node(tag: &str, args: &[&str]) -> Server {
@@ -98,6 +103,10 @@ impl Server {
 
     pub fn start_node_in(dir: PathBuf, tag: &str, args: &[&str], env: &[(&str, &str)]) -> Server {
         write_busybox(&dir.join("images").join("busybox.tar"));
+        let mut env: Vec<(&str, &str)> = env.to_vec();
+        if !args.contains(&"--eviction-hard") && !env.iter().any(|(k, _)| *k == "CORACLE_EVICTION_HARD") {
+            env.push(("CORACLE_EVICTION_HARD", TEST_EVICTION_HARD));
+        }
         let mut s = Server {
             child: None,
             kubeconfig: dir.join("kubeconfig.yaml"),
