@@ -59,11 +59,18 @@ pub struct Board {
     pub disk: DiskLayout,
     #[serde(default)]
     pub qemu: Option<Qemu>,
-    /// Raspberry Pi: the device tree (`broadcom/bcm2711-rpi-4-b.dtb`);
-    /// read once Raspberry Pi boot partitions are built.
+    /// Raspberry Pi: the device tree, a path under the kernel package's
+    /// `usr/lib/linux-image-VERSION/` (`broadcom/bcm2711-rpi-4-b.dtb`).
     #[serde(default)]
-    #[allow(dead_code)]
     pub device_tree: Option<String>,
+    /// Raspberry Pi: the firmware files every boot partition holds, as
+    /// paths in the board's packages (`usr/lib/raspi-firmware/start4.elf`).
+    #[serde(default)]
+    pub boot_files: Vec<String>,
+    /// Raspberry Pi: lines of `config.txt` besides the kernel and initramfs
+    /// ones the builder writes.
+    #[serde(default)]
+    pub config_txt: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -75,6 +82,14 @@ pub struct DiskLayout {
     pub root_mib: u64,
     /// The data partition in the image (grown to fill the disk on first boot), MiB.
     pub data_mib: u64,
+    /// Raspberry Pi: the first partition (`esp`, FAT), which holds only
+    /// `autoboot.txt`, MiB.
+    #[serde(default = "default_select_mib")]
+    pub select_mib: u64,
+}
+
+fn default_select_mib() -> u64 {
+    64
 }
 
 #[derive(Debug, Clone, Deserialize)]
