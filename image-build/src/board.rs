@@ -206,6 +206,10 @@ mod tests {
         for n in names {
             let b = load(&dir, &n).unwrap_or_else(|e| panic!("{n}: {e:#}"));
             assert!(!b.initramfs_modules.is_empty() || b.needs_bsp, "{n}");
+            if b.boot == Boot::Rpi {
+                assert!(b.device_tree.is_some(), "{n}: a Raspberry Pi board names its device tree");
+                assert!(b.needs_bsp || !b.boot_files.is_empty(), "{n}: the firmware files");
+            }
         }
         runtime(&dir).expect("runtime.toml");
     }

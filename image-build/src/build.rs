@@ -529,3 +529,30 @@ fn uefi_boot(set: &PackageSet, p: &Plan, kernel: &Kernel, kernel_root: &Path, in
     }
     Ok(t)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_cross_toolchain_says_what_to_install() {
+        let mut b = board::load(&board::boards_dir(None), "qemu-aarch64").expect("board");
+        b.rust_target = "riscv64gc-unknown-linux-gnu".into();
+        let e = cross_toolchain(&b).expect_err("no riscv64 toolchain here");
+        assert!(e.contains("rustup target add riscv64gc-unknown-linux-gnu") && e.contains("apt-get install gcc-riscv64gc-linux-gnu") && e.contains("--coracle-bin"), "{e}");
+        b.rust_target = format!("{}-unknown-linux-gnu", std::env::consts::ARCH);
+        assert_eq!(cross_toolchain(&b), Ok(None), "the host's architecture needs nothing");
+        assert!(coracle_binary(&b, None, "fast").expect_err("bad profile").to_string().contains("use release or dev"));
+    }
+
+    #[test]
+    fn every_board_lays_out_its_boot_partitions_first_and_the_slots_by_name() {
+        let dir = board::boards_dir(None);
+        let names = |b: &str| layout(&board::load(&dir, b).expect("board")).into_iter().map(|(n, _)| n).collect::<Vec<_>>();
+        assert_eq!(names("qemu-aarch64"), ["esp", "root-a", "root-b", "data"]);
+        assert_eq!(names("rpi4"), ["esp", "boot-a", "boot-b", "root-a", "root-b", "data"]);
+        assert_eq!(part_type(Boot::Rpi, "esp"), coracle_ota::disk::gpt::types::BASIC_DATA);
+        assert_eq!(part_type(Boot::Uefi, "esp"), disk::esp_type());
+        assert_eq!(part_type(Boot::Rpi, "root-a"), disk::linux_type());
+    }
+}

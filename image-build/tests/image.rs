@@ -424,3 +424,27 @@ fn the_rpi4_image_has_tryboot_a_b_boot_partitions_and_builds_byte_identically() 
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn the_qemu_aarch64_image_boots_under_tcg_into_stage_2() {
+    let Some(host) = coracle_bin() else { return };
+    let coracle = repo().join("target/aarch64-unknown-linux-gnu/debug/coracle");
+    if !coracle.exists() {
+        eprintln!("skipped: no arm64 coracle (cargo build -p coracle --target aarch64-unknown-linux-gnu, with CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=aarch64-linux-gnu-gcc)");
+        return;
+    }
+    if !cache_has("qemu-aarch64") || !Path::new("/usr/share/AAVMF/AAVMF_CODE.fd").exists() {
+        eprintln!("skipped: no arm64 package cache or no AAVMF (apt-get install qemu-efi-aarch64)");
+        return;
+    }
+    let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("qemu-aarch64");
+    let port = (20000 + (std::process::id() + 7) % 20000).to_string();
+    let o = run(&["run", "--board", "qemu-aarch64", "--out", &out.to_string_lossy(), "--coracle-bin", &coracle.to_string_lossy(), "--host-coracle", &host.to_string_lossy(), "--api-port", &port, "--until", "coracle:stage2", "--timeout", "900", "--quiet"]);
+    let e = stderr(&o);
+    assert!(o.status.success(), "{e}");
+    for m in ["kernel started", "stage 1: root mounted", "stage 1: data mounted", "reached \"coracle:stage2\""] {
+        assert!(e.contains(m), "{m} missing:\n{e}");
+    }
+    let serial = strip_ansi(&String::from_utf8_lossy(&std::fs::read(out.join("vm/serial.log")).expect("serial log")));
+    assert!(serial.contains("coracle.slot=a coracle.disk="), "slot a booted from the UKI's command line");
+}
