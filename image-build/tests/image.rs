@@ -294,10 +294,23 @@ fn the_image_boots_under_qemu_through_stage_1_into_stage_2() {
         eprintln!("skipped: no package cache or no OVMF (apt-get install ovmf)");
         return;
     }
-    // Kept between test runs: `run` rebuilds only when an input changed.
-    let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("qemu-x86_64");
-    let port = (20000 + std::process::id() % 20000).to_string();
-    let o = run(&["run", "--board", "qemu-x86_64", "--out", &out.to_string_lossy(), "--coracle-bin", &coracle.to_string_lossy(), "--api-port", &port, "--until", "coracle:stage2", "--timeout", "600", "--quiet"]);
+    let (out, port, serial) = boot_to_stage_2("qemu-x86_64", &["--coracle-bin", &coracle.to_string_lossy(), "--timeout", "600"]);
+    assert!(serial.contains("formatted=true"), "the data partition was formatted on first boot");
+    let kubeconfig = std::fs::read_to_string(out.join("kubeconfig")).expect("kubeconfig");
+    assert!(kubeconfig.contains(&format!("server: https://127.0.0.1:{port}")), "{kubeconfig}");
+}
+
+/// Boot `board`'s image under QEMU (`run` with `args`) until stage 2
+/// starts, check the markers on the way and that slot a booted; returns
+/// the output directory (kept between test runs: `run` rebuilds only when
+/// an input changed), the API port and the serial log.
+fn boot_to_stage_2(board: &str, args: &[&str]) -> (PathBuf, String, String) {
+    let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join(board);
+    let port = (20000 + (std::process::id() + board.bytes().map(u32::from).sum::<u32>()) % 20000).to_string();
+    let out_s = out.to_string_lossy().into_owned();
+    let mut all = vec!["run", "--board", board, "--out", &out_s, "--api-port", &port, "--until", "coracle:stage2", "--quiet"];
+    all.extend_from_slice(args);
+    let o = run(&all);
     let e = stderr(&o);
     assert!(o.status.success(), "{e}");
     for m in ["kernel started", "stage 1: root mounted", "stage 1: data mounted", "reached \"coracle:stage2\""] {
@@ -305,9 +318,7 @@ fn the_image_boots_under_qemu_through_stage_1_into_stage_2() {
     }
     let serial = strip_ansi(&String::from_utf8_lossy(&std::fs::read(out.join("vm/serial.log")).expect("serial log")));
     assert!(serial.contains("coracle.slot=a coracle.disk="), "slot a booted from the UKI's command line");
-    assert!(serial.contains("formatted=true"), "the data partition was formatted on first boot");
-    let kubeconfig = std::fs::read_to_string(out.join("kubeconfig")).expect("kubeconfig");
-    assert!(kubeconfig.contains(&format!("server: https://127.0.0.1:{port}")), "{kubeconfig}");
+    (out, port, serial)
 }
 
 /// PID 1 colours its log lines on a terminal, the serial console included.
@@ -437,14 +448,5 @@ fn the_qemu_aarch64_image_boots_under_tcg_into_stage_2() {
         eprintln!("skipped: no arm64 package cache or no AAVMF (apt-get install qemu-efi-aarch64)");
         return;
     }
-    let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("qemu-aarch64");
-    let port = (20000 + (std::process::id() + 7) % 20000).to_string();
-    let o = run(&["run", "--board", "qemu-aarch64", "--out", &out.to_string_lossy(), "--coracle-bin", &coracle.to_string_lossy(), "--host-coracle", &host.to_string_lossy(), "--api-port", &port, "--until", "coracle:stage2", "--timeout", "900", "--quiet"]);
-    let e = stderr(&o);
-    assert!(o.status.success(), "{e}");
-    for m in ["kernel started", "stage 1: root mounted", "stage 1: data mounted", "reached \"coracle:stage2\""] {
-        assert!(e.contains(m), "{m} missing:\n{e}");
-    }
-    let serial = strip_ansi(&String::from_utf8_lossy(&std::fs::read(out.join("vm/serial.log")).expect("serial log")));
-    assert!(serial.contains("coracle.slot=a coracle.disk="), "slot a booted from the UKI's command line");
+    boot_to_stage_2("qemu-aarch64", &["--coracle-bin", &coracle.to_string_lossy(), "--host-coracle", &host.to_string_lossy(), "--timeout", "900"]);
 }
