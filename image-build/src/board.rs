@@ -59,11 +59,18 @@ pub struct Board {
     pub disk: DiskLayout,
     #[serde(default)]
     pub qemu: Option<Qemu>,
-    /// Raspberry Pi: the device tree (`broadcom/bcm2711-rpi-4-b.dtb`);
-    /// read once Raspberry Pi boot partitions are built.
+    /// Raspberry Pi: the device tree, a path under the kernel package's
+    /// `usr/lib/linux-image-VERSION/` (`broadcom/bcm2711-rpi-4-b.dtb`).
     #[serde(default)]
-    #[allow(dead_code)]
     pub device_tree: Option<String>,
+    /// Raspberry Pi: the firmware files every boot partition holds, as
+    /// paths in the board's packages (`usr/lib/raspi-firmware/start4.elf`).
+    #[serde(default)]
+    pub boot_files: Vec<String>,
+    /// Raspberry Pi: lines of `config.txt` besides the kernel and initramfs
+    /// ones the builder writes.
+    #[serde(default)]
+    pub config_txt: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -75,6 +82,14 @@ pub struct DiskLayout {
     pub root_mib: u64,
     /// The data partition in the image (grown to fill the disk on first boot), MiB.
     pub data_mib: u64,
+    /// Raspberry Pi: the first partition (`esp`, FAT), which holds only
+    /// `autoboot.txt`, MiB.
+    #[serde(default = "default_select_mib")]
+    pub select_mib: u64,
+}
+
+fn default_select_mib() -> u64 {
+    64
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -191,6 +206,10 @@ mod tests {
         for n in names {
             let b = load(&dir, &n).unwrap_or_else(|e| panic!("{n}: {e:#}"));
             assert!(!b.initramfs_modules.is_empty() || b.needs_bsp, "{n}");
+            if b.boot == Boot::Rpi {
+                assert!(b.device_tree.is_some(), "{n}: a Raspberry Pi board names its device tree");
+                assert!(b.needs_bsp || !b.boot_files.is_empty(), "{n}: the firmware files");
+            }
         }
         runtime(&dir).expect("runtime.toml");
     }

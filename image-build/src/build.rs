@@ -13,7 +13,7 @@ use crate::disk::{self, Content, Part, MIB};
 use crate::kmod::Kernel;
 use crate::packages::{Lock, PackageSet, Source};
 use crate::tree::{Node, Tree};
-use crate::{bmap, cpio, esp, machine, uki, ImageArgs};
+use crate::{bmap, cpio, esp, machine, rpi, uki, ImageArgs};
 use anyhow::{bail, Context};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
@@ -74,34 +74,59 @@ fn run_tool(cmd: &mut Command, what: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The `coracle` binary for the board: given, or built with cargo.
-pub fn coracle_binary(board: &Board, given: Option<&Path>) -> anyhow::Result<PathBuf> {
+/// The cross toolchain a board's `coracle` needs on this host, or what to
+/// install: `None` when the board is the host's architecture.
+pub fn cross_toolchain(board: &Board) -> Result<Option<String>, String> {
+    if board.rust_target.starts_with(std::env::consts::ARCH) {
+        return Ok(None);
+    }
+    let installed = Command::new("rustup").args(["target", "list", "--installed"]).output().map(|o| String::from_utf8_lossy(&o.stdout).lines().any(|l| l.trim() == board.rust_target)).unwrap_or(false);
+    let linker = format!("{}-linux-gnu-gcc", board.rust_arch());
+    let have_linker = Command::new(&linker).arg("--version").output().is_ok_and(|o| o.status.success());
+    let mut missing = Vec::new();
+    if !installed {
+        missing.push(format!("`rustup target add {}`", board.rust_target));
+    }
+    if !have_linker {
+        missing.push(format!("`apt-get install gcc-{}-linux-gnu` (the cross linker {linker})", board.rust_arch()));
+    }
+    if missing.is_empty() {
+        Ok(Some(linker))
+    } else {
+        Err(format!("board {} needs the `coracle` binary for {}: run {} (scripts/setup.sh does both), or pass --coracle-bin", board.name, board.rust_target, missing.join(" and ")))
+    }
+}
+
+/// The `coracle` binary for the board: given, or built with cargo with
+/// `profile` (`release`, or `dev` for a quicker debug build), cross-built
+/// for boards of another architecture.
+pub fn coracle_binary(board: &Board, given: Option<&Path>, profile: &str) -> anyhow::Result<PathBuf> {
     if let Some(p) = given {
         if !p.is_file() {
             bail!("--coracle-bin {}: no such file", p.display());
         }
         return Ok(p.to_path_buf());
     }
-    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let host = board.rust_target.starts_with(std::env::consts::ARCH);
-    let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-    cmd.args(["build", "--release", "-p", "coracle"]).current_dir(&repo);
-    let bin = if host {
-        repo.join("target/release/coracle")
-    } else {
-        let installed = Command::new("rustup").args(["target", "list", "--installed"]).output().map(|o| String::from_utf8_lossy(&o.stdout).contains(&board.rust_target)).unwrap_or(false);
-        if !installed {
-            bail!("board {} needs the `coracle` binary for {}: run `rustup target add {}` (and install gcc-aarch64-linux-gnu), or pass --coracle-bin", board.name, board.rust_target, board.rust_target);
-        }
-        let linker = format!("{}-linux-gnu-gcc", board.rust_arch());
-        if Command::new(&linker).arg("--version").output().is_err() {
-            bail!("board {} needs a cross linker {linker}: apt-get install gcc-{}-linux-gnu (or pass --coracle-bin)", board.name, board.rust_arch());
-        }
-        cmd.args(["--target", &board.rust_target]);
-        cmd.env(format!("CARGO_TARGET_{}_LINKER", board.rust_target.to_uppercase().replace('-', "_")), linker);
-        repo.join("target").join(&board.rust_target).join("release/coracle")
+    let dir = match profile {
+        "release" => "release",
+        "dev" | "debug" => "debug",
+        other => bail!("--coracle-profile {other}: use release or dev"),
     };
-    eprintln!("coracle-build: building coracle for {} (cargo build --release; several minutes the first time)", board.rust_target);
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    cmd.args(["build", "-p", "coracle"]).current_dir(&repo);
+    if dir == "release" {
+        cmd.arg("--release");
+    }
+    let bin = match cross_toolchain(board).map_err(|e| anyhow::anyhow!(e))? {
+        None => repo.join("target").join(dir).join("coracle"),
+        Some(linker) => {
+            cmd.args(["--target", &board.rust_target]);
+            cmd.env(format!("CARGO_TARGET_{}_LINKER", board.rust_target.to_uppercase().replace('-', "_")), linker);
+            repo.join("target").join(&board.rust_target).join(dir).join("coracle")
+        }
+    };
+    eprintln!("coracle-build: building coracle for {} (cargo build, profile {profile}; several minutes the first time)", board.rust_target);
     let status = cmd.status().context("running cargo")?;
     if !status.success() {
         bail!("cargo build of coracle failed");
@@ -163,7 +188,7 @@ pub fn plan(a: &ImageArgs, config_override: Option<&str>) -> anyhow::Result<Plan
     }
     let lock = Lock::load(&board)?;
     let lock_text = std::fs::read_to_string(board.lock_path())?;
-    let coracle = coracle_binary(&board, a.coracle_bin.as_deref())?;
+    let coracle = coracle_binary(&board, a.coracle_bin.as_deref(), &a.coracle_profile)?;
     let host = machine::host_coracle(a.host_coracle.as_deref(), Some(&coracle), &board.arch)?;
     let config_text = match config_override {
         Some(t) => t.to_string(),
@@ -195,14 +220,50 @@ fn layout(b: &Board) -> Vec<(String, u64)> {
     match b.boot {
         Boot::Uefi => parts.push((coracle_ota::disk::ESP.to_string(), d.boot_mib * MIB)),
         Boot::Rpi => {
-            parts.push(("boot-a".to_string(), d.boot_mib * MIB));
-            parts.push(("boot-b".to_string(), d.boot_mib * MIB));
+            // The firmware reads autoboot.txt from the first partition; the
+            // FAT partitions come first (the firmware's advice for A/B).
+            parts.push((coracle_ota::disk::ESP.to_string(), d.select_mib * MIB));
+            parts.push((rpi::BOOT_A.to_string(), d.boot_mib * MIB));
+            parts.push((rpi::BOOT_B.to_string(), d.boot_mib * MIB));
         }
     }
     parts.push((coracle_ota::disk::ROOT_A.into(), d.root_mib * MIB));
     parts.push((coracle_ota::disk::ROOT_B.into(), d.root_mib * MIB));
     parts.push((coracle_ota::disk::DATA.into(), d.data_mib * MIB));
     parts
+}
+
+/// GPT partition type of `name`: the ESP, the Raspberry Pi's FAT boot
+/// partitions (basic data, which its firmware reads), Linux data.
+fn part_type(boot: Boot, name: &str) -> uuid::Uuid {
+    match (boot, name) {
+        (Boot::Uefi, coracle_ota::disk::ESP) => disk::esp_type(),
+        (Boot::Rpi, coracle_ota::disk::ESP | rpi::BOOT_A | rpi::BOOT_B) => coracle_ota::disk::gpt::types::BASIC_DATA,
+        _ => disk::linux_type(),
+    }
+}
+
+/// The contents of the boot partitions, by partition name.
+#[allow(clippy::too_many_arguments)]
+fn boot_partitions(set: &PackageSet, p: &Plan, kernel: &Kernel, kernel_root: &Path, initrd: &[u8], disk_guid: &str, version: &str) -> anyhow::Result<std::collections::BTreeMap<String, Vec<u8>>> {
+    let volume_id = |what: &str| -> anyhow::Result<u32> { Ok(u32::from_le_bytes(disk::derived_uuid(&p.seed, what).as_bytes()[..4].try_into()?)) };
+    let mut out = std::collections::BTreeMap::new();
+    match p.board.boot {
+        Boot::Uefi => {
+            let esp_tree = uefi_boot(set, p, kernel, kernel_root, initrd, disk_guid, version)?;
+            out.insert(coracle_ota::disk::ESP.to_string(), esp::build(&esp_tree, p.board.disk.boot_mib * MIB, volume_id("esp")?, "ESP", p.epoch)?);
+        }
+        Boot::Rpi => {
+            let (a, b) = (rpi::number(&p.parts, rpi::BOOT_A)?, rpi::number(&p.parts, rpi::BOOT_B)?);
+            out.insert(coracle_ota::disk::ESP.to_string(), esp::build(&rpi::select_tree(a, b), p.board.disk.select_mib * MIB, volume_id("esp")?, "ESP", p.epoch)?);
+            let image = kernel.image(kernel_root)?;
+            for (slot, name) in [("a", rpi::BOOT_A), ("b", rpi::BOOT_B)] {
+                let t = rpi::boot_tree(set, &p.board, kernel_root, &kernel.version, &image, initrd, slot, disk_guid, version)?;
+                out.insert(name.to_string(), esp::build(&t, p.board.disk.boot_mib * MIB, volume_id(name)?, &format!("BOOT-{}", slot.to_uppercase()), p.epoch)?);
+            }
+        }
+    }
+    Ok(out)
 }
 
 pub fn release_version(epoch: u64) -> String {
@@ -284,21 +345,18 @@ pub fn image_with(a: &ImageArgs, config_override: Option<&str>) -> anyhow::Resul
     eprintln!("coracle-build:   initramfs: {}", human(initrd.len() as u64));
 
     step(6, "making the boot files");
-    let boot = match p.board.boot {
-        Boot::Uefi => {
-            let esp_tree = uefi_boot(&set, &p, &kernel, &kernel_pkg.root, &initrd, &disk_guid.to_string(), &version)?;
-            esp::build(&esp_tree, p.board.disk.boot_mib * MIB, u32::from_le_bytes(disk::derived_uuid(&p.seed, "esp").as_bytes()[..4].try_into()?), "ESP", p.epoch)?
-        }
-        Boot::Rpi => bail!("board {}: Raspberry Pi boot partitions are not built yet", p.board.name),
-    };
+    let mut boot = boot_partitions(&set, &p, &kernel, &kernel_pkg.root, &initrd, &disk_guid.to_string(), &version)?;
 
     step(7, "writing the disk image");
-    let parts = vec![
-        Part { name: coracle_ota::disk::ESP.into(), type_guid: disk::esp_type(), size: p.parts[0].1, content: Content::Bytes(boot) },
-        Part { name: coracle_ota::disk::ROOT_A.into(), type_guid: disk::linux_type(), size: p.parts[1].1, content: Content::File(erofs.clone()) },
-        Part { name: coracle_ota::disk::ROOT_B.into(), type_guid: disk::linux_type(), size: p.parts[2].1, content: Content::File(erofs.clone()) },
-        Part { name: coracle_ota::disk::DATA.into(), type_guid: disk::linux_type(), size: p.parts[3].1, content: Content::Bytes(coracle_ota::disk::DATA_FIRST_BOOT_MARKER.to_vec()) },
-    ];
+    let mut parts = Vec::new();
+    for (name, size) in &p.parts {
+        let content = match name.as_str() {
+            coracle_ota::disk::ROOT_A | coracle_ota::disk::ROOT_B => Content::File(erofs.clone()),
+            coracle_ota::disk::DATA => Content::Bytes(coracle_ota::disk::DATA_FIRST_BOOT_MARKER.to_vec()),
+            _ => Content::Bytes(boot.remove(name).with_context(|| format!("no contents for partition {name}"))?),
+        };
+        parts.push(Part { name: name.clone(), type_guid: part_type(p.board.boot, name), size: *size, content });
+    }
     let img = w.join("disk.img");
     disk::write(&img, disk_guid, &p.seed, p.disk_size, &parts)?;
 
@@ -470,4 +528,31 @@ fn uefi_boot(set: &PackageSet, p: &Plan, kernel: &Kernel, kernel_root: &Path, in
         t.add_data(&format!("EFI/Linux/coracle-{slot}+{BOOT_TRIES}.efi"), 0o644, image);
     }
     Ok(t)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_cross_toolchain_says_what_to_install() {
+        let mut b = board::load(&board::boards_dir(None), "qemu-aarch64").expect("board");
+        b.rust_target = "riscv64gc-unknown-linux-gnu".into();
+        let e = cross_toolchain(&b).expect_err("no riscv64 toolchain here");
+        assert!(e.contains("rustup target add riscv64gc-unknown-linux-gnu") && e.contains("apt-get install gcc-riscv64gc-linux-gnu") && e.contains("--coracle-bin"), "{e}");
+        b.rust_target = format!("{}-unknown-linux-gnu", std::env::consts::ARCH);
+        assert_eq!(cross_toolchain(&b), Ok(None), "the host's architecture needs nothing");
+        assert!(coracle_binary(&b, None, "fast").expect_err("bad profile").to_string().contains("use release or dev"));
+    }
+
+    #[test]
+    fn every_board_lays_out_its_boot_partitions_first_and_the_slots_by_name() {
+        let dir = board::boards_dir(None);
+        let names = |b: &str| layout(&board::load(&dir, b).expect("board")).into_iter().map(|(n, _)| n).collect::<Vec<_>>();
+        assert_eq!(names("qemu-aarch64"), ["esp", "root-a", "root-b", "data"]);
+        assert_eq!(names("rpi4"), ["esp", "boot-a", "boot-b", "root-a", "root-b", "data"]);
+        assert_eq!(part_type(Boot::Rpi, "esp"), coracle_ota::disk::gpt::types::BASIC_DATA);
+        assert_eq!(part_type(Boot::Uefi, "esp"), disk::esp_type());
+        assert_eq!(part_type(Boot::Rpi, "root-a"), disk::linux_type());
+    }
 }

@@ -64,6 +64,10 @@ pub fn build(
             size / 1024 / 1024
         );
     }
+    // FAT32 is FAT32 only with at least 65525 clusters (readers such as
+    // the Raspberry Pi bootloader decide the type by the cluster count):
+    // the largest cluster size that keeps that many, with room for the FATs.
+    let cluster = [4096u32, 2048, 1024, 512].into_iter().find(|c| size / u64::from(*c) >= 67_000).unwrap_or(512);
     let mut disk = std::io::Cursor::new(vec![0u8; size as usize]);
     let mut lab = [b' '; 11];
     for (i, c) in label.bytes().take(11).enumerate() {
@@ -73,7 +77,7 @@ pub fn build(
         &mut disk,
         fatfs::FormatVolumeOptions::new()
             .fat_type(fatfs::FatType::Fat32)
-            .bytes_per_cluster(4096)
+            .bytes_per_cluster(cluster)
             .volume_id(volume_id)
             .volume_label(lab),
     )
@@ -88,6 +92,9 @@ pub fn build(
                 .update_accessed_date(false),
         )
         .context("opening the new FAT filesystem")?;
+        if fs.fat_type() != fatfs::FatType::Fat32 {
+            bail!("the {} MiB boot partition formatted as {:?}, not FAT32", size / 1024 / 1024, fs.fat_type());
+        }
         {
             let root = fs.root_dir();
             for (path, node) in &tree.nodes {
@@ -164,5 +171,12 @@ mod tests {
             }
         }
         assert!(build(&t, 8 * 1024 * 1024, 1, "ESP", 0).is_err());
+        // FAT32 by the cluster count too, at the smallest size and a usual one.
+        for mib in [33, 64, 128, 512] {
+            let img = build(&t, mib * 1024 * 1024, 1, "ESP", 0).expect("fat32");
+            assert_eq!(&img[82..90], b"FAT32   ", "{mib} MiB");
+            let fs = fatfs::FileSystem::new(std::io::Cursor::new(img), fatfs::FsOptions::new()).expect("reads back");
+            assert_eq!(fs.fat_type(), fatfs::FatType::Fat32, "{mib} MiB");
+        }
     }
 }

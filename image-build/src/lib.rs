@@ -18,6 +18,7 @@ pub mod kmod;
 pub mod machine;
 pub mod packages;
 pub mod qemu;
+pub mod rpi;
 pub mod tree;
 pub mod uki;
 
@@ -46,9 +47,14 @@ pub struct ImageArgs {
     /// Output directory (disk.img, disk.img.zst, disk.img.bmap).
     #[arg(long)]
     pub out: PathBuf,
-    /// The `coracle` binary to install [default: built with cargo in release mode].
+    /// The `coracle` binary to install [default: built with cargo, see --coracle-profile].
     #[arg(long)]
     pub coracle_bin: Option<PathBuf>,
+    /// Cargo profile the `coracle` binary is built with when --coracle-bin
+    /// is not given: `release`, or `dev` (a quicker debug build, stripped
+    /// of debug info in the image).
+    #[arg(long, default_value = "release")]
+    pub coracle_profile: String,
     /// A host-runnable `coracle` used to check the config, when
     /// --coracle-bin is for another architecture [default: --coracle-bin or a host build].
     #[arg(long)]

@@ -27,6 +27,9 @@ pub struct RunArgs {
     pub out: Option<PathBuf>,
     #[arg(long)]
     pub coracle_bin: Option<PathBuf>,
+    /// Cargo profile for building `coracle` without --coracle-bin (`release`, `dev`).
+    #[arg(long, default_value = "release")]
+    pub coracle_profile: String,
     #[arg(long)]
     pub host_coracle: Option<PathBuf>,
     /// Use KVM (it hangs stock kernels on some hosts; TCG otherwise).
@@ -115,6 +118,7 @@ pub fn run(a: &RunArgs) -> anyhow::Result<()> {
         config: effective.clone(),
         out: out.clone(),
         coracle_bin: a.coracle_bin.clone(),
+        coracle_profile: a.coracle_profile.clone(),
         host_coracle: a.host_coracle.clone(),
         bsp: None,
         disk_size: None,
