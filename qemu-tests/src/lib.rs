@@ -23,7 +23,8 @@ pub const BOOT: Duration = Duration::from_secs(600);
 pub const READY: Duration = Duration::from_secs(900);
 
 pub fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+    let r = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    std::fs::canonicalize(&r).unwrap_or(r)
 }
 
 /// Everything the tests keep: `target/qemu-tests/`.

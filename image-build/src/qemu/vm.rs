@@ -24,15 +24,17 @@ pub enum Accel {
     /// Hardware virtualisation (`/dev/kvm`, same architecture only).
     Kvm,
     /// KVM when `/dev/kvm` opens and the guest's kernel starts under it;
-    /// TCG otherwise (KVM hangs stock kernels on some hosts).
+    /// TCG otherwise (on some hosts QEMU aborts under KVM, or the guest
+    /// hangs before its first line).
     Auto,
 }
 
 /// How long a kernel gets to print its banner under KVM before `Auto`
 /// decides KVM hangs here (under KVM it takes a few seconds).
 const KVM_PROBE: Duration = Duration::from_secs(40);
-/// Set once KVM was seen hanging: later VMs of this process go straight to TCG.
-static KVM_HANGS: AtomicBool = AtomicBool::new(false);
+/// Set once KVM was seen failing (QEMU aborts or the guest hangs): later
+/// VMs of this process go straight to TCG.
+static KVM_FAILS: AtomicBool = AtomicBool::new(false);
 /// How often API and node readiness are polled with kubectl.
 const POLL: Duration = Duration::from_secs(3);
 
@@ -144,7 +146,7 @@ impl Vm {
             None => None,
         };
         let accel = match spec.accel {
-            Accel::Auto if !kvm_device() || KVM_HANGS.load(Ordering::Relaxed) => Accel::Tcg,
+            Accel::Auto if !kvm_device() || KVM_FAILS.load(Ordering::Relaxed) => Accel::Tcg,
             a => a,
         };
         let serial = Serial::new(&spec.state.join("serial.log"), spec.echo);
@@ -296,18 +298,25 @@ impl Vm {
                     _ => {}
                 }
             }
-            if self.accel == Accel::Auto && self.serial.reached("Linux version").is_none() && self.launched.elapsed() > KVM_PROBE {
-                eprintln!("coracle-build: no kernel output {}s into a KVM boot: KVM hangs here; booting again under TCG", KVM_PROBE.as_secs());
-                KVM_HANGS.store(true, Ordering::Relaxed);
-                self.kill();
-                self.accel = Accel::Tcg;
-                self.boots -= 1;
-                if !self.spec.keep_state && self.boots == 0 {
-                    // The firmware or boot loader may have counted a try.
-                    new_disk(&self.image, &self.spec.state)?;
+            if self.accel == Accel::Auto && self.serial.reached("Linux version").is_none() {
+                let why = match self.exited() {
+                    Some(status) => Some(format!("QEMU exited under KVM ({status}: {})", self.stderr().lines().next().unwrap_or(""))),
+                    None if self.launched.elapsed() > KVM_PROBE => Some(format!("no kernel output {}s into a KVM boot", KVM_PROBE.as_secs())),
+                    None => None,
+                };
+                if let Some(why) = why {
+                    eprintln!("coracle-build: {why}: KVM does not work here; booting again under TCG");
+                    KVM_FAILS.store(true, Ordering::Relaxed);
+                    self.kill();
+                    self.accel = Accel::Tcg;
+                    self.boots -= 1;
+                    if !self.spec.keep_state && self.boots == 0 {
+                        // The firmware or boot loader may have counted a try.
+                        new_disk(&self.image, &self.spec.state)?;
+                    }
+                    self.launch()?;
+                    continue;
                 }
-                self.launch()?;
-                continue;
             }
             if let Some(status) = self.exited() {
                 for line in self.serial.lines() {
