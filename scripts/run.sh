@@ -1,39 +1,25 @@
 #!/usr/bin/env bash
-# The main job (for now, until the QEMU image boots its node): build
-# `coracle` and run it on this host as a one-node cluster (control plane +
-# node with its own containerd), then print how to use kubectl against it.
-# Ctrl-C stops it and everything it started (coracle killall).
+# The main job: build `coracle` and the qemu-x86_64 disk image (Debian
+# packages fetched once into cache/), boot it under QEMU, and write a
+# kubeconfig for the node inside (the API is forwarded to 127.0.0.1:6443).
+# The serial console shows on this terminal; Ctrl-C stops the VM (or power
+# it off cleanly from another terminal, see README).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh
+board="${CORACLE_BOARD:-qemu-x86_64}"
+out="${CORACLE_OUT:-$PWD/out/$board}"
+echo "run: building coracle (release; several minutes the first time)" >&2
 cargo build --release --locked -p coracle
-data_dir="${CORACLE_DATA_DIR:-$PWD/out/server}"
-port="${CORACLE_PORT:-6443}"
-mkdir -p "$data_dir/images"
-# A busybox image for a first pod, pre-loaded (no registry needed).
-if [ ! -f "$data_dir/images/busybox.tar" ]; then
-  tmp=$(mktemp -d)
-  mkdir -p "$tmp/bin" "$tmp/tmp" "$tmp/etc"
-  cp /bin/busybox "$tmp/bin/"
-  for a in $(/bin/busybox --list); do [ "$a" = busybox ] || ln -s busybox "$tmp/bin/$a"; done
-  ./target/release/coracle image pack --dir "$tmp" --name coracle.local/busybox:1 --out "$data_dir/images/busybox.tar" -- sh
-  rm -rf "$tmp"
-fi
-echo "run: starting coracle server (data dir $data_dir, port $port); Ctrl-C stops it" >&2
-./target/release/coracle server --data-dir "$data_dir" --https-listen-port "$port" &
-pid=$!
-trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; ./target/release/coracle killall --data-dir "$data_dir"' EXIT INT TERM
-export KUBECONFIG="$data_dir/kubeconfig.yaml"
-for _ in $(seq 1 300); do
-  [ -f "$KUBECONFIG" ] && kubectl wait --for=condition=Ready node --all --timeout=1s >/dev/null 2>&1 && break
-  sleep 0.2
-done
-kubectl get nodes -o wide
-cat <<MSG
-
-Coracle is running: API server and a node on this host. Use it with:
-  export KUBECONFIG=$KUBECONFIG
+cargo build --locked -p coracle-build
+mkdir -p "$out"
+# A busybox image for a first pod, pre-loaded into the image (no registry needed).
+[ -f "$out/busybox.tar" ] || ./target/release/coracle image busybox --out "$out/busybox.tar"
+cat <<MSG >&2
+run: once the node is Ready, from another terminal:
+  export KUBECONFIG=$out/kubeconfig
+  kubectl get nodes -o wide
   kubectl run hello --image=coracle.local/busybox:1 --image-pull-policy=Never --restart=Never -- echo hello
   kubectl logs hello
 MSG
-wait $pid
+exec ./target/debug/coracle-build run --board "$board" --out "$out" --coracle-bin target/release/coracle --preload "$out/busybox.tar" "$@"

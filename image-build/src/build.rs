@@ -387,7 +387,7 @@ fn firmware(root: &mut Tree, set: &PackageSet, board: &Board) -> anyhow::Result<
 
 fn etc_files(root: &mut Tree, p: &Plan, version: &str) {
     root.add_data("etc/coracle/machine.yaml", 0o600, p.config_text.clone());
-    root.add_data("etc/coracle-release", 0o644, format!("coracle {version} ({})\n", p.board.name));
+    root.add_data("etc/coracle-release", 0o644, format!("NAME=coracle\nVERSION={version}\nBOARD={}\nBUILD_EPOCH={}\n", p.board.name, p.epoch));
     root.add_data(
         "usr/lib/os-release",
         0o644,
@@ -434,7 +434,7 @@ fn initramfs(set: &mut PackageSet, p: &Plan, kernel: &Kernel, coracle: &Path, wo
     let config = std::fs::read_to_string(kernel.dir.join("../../../boot").join(format!("config-{}", kernel.version))).unwrap_or_default();
     let compressed = work.join("initramfs.cpio.z");
     if config.contains("CONFIG_RD_ZSTD=y") {
-        run_tool(Command::new("zstd").args(["-q", "-f", "-19"]).arg(&raw).arg("-o").arg(&compressed), "zstd")?;
+        run_tool(Command::new("zstd").args(["-q", "-f", "-T0", "-10"]).arg(&raw).arg("-o").arg(&compressed), "zstd")?;
     } else {
         let out = Command::new("gzip").args(["-n", "-9", "-c"]).arg(&raw).output().context("running gzip")?;
         if !out.status.success() {

@@ -31,7 +31,7 @@ pub struct RunArgs {
     pub coracle_bin: Option<PathBuf>,
     #[arg(long)]
     pub host_coracle: Option<PathBuf>,
-    /// OCI archives to pre-load (imported into containerd on first boot).
+    /// OCI archives to pre-load (e.g. from `coracle image busybox`).
     #[arg(long = "preload")]
     pub preload: Vec<PathBuf>,
     /// CPU acceleration: `auto` tries KVM and falls back to TCG when

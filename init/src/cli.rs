@@ -66,6 +66,19 @@ pub enum ImageCommand {
         #[arg(last = true)]
         cmd: Vec<String>,
     },
+    /// Write the demo image `coracle.local/busybox:1` (a shell and the usual
+    /// tools, from a static busybox binary) as an OCI archive to pre-load.
+    Busybox {
+        /// A static busybox binary [default: /bin/busybox, Debian's busybox-static].
+        #[arg(long, default_value = "/bin/busybox")]
+        busybox: PathBuf,
+        /// Architecture of that binary (x86_64 or aarch64) [default: this machine's].
+        #[arg(long)]
+        arch: Option<String>,
+        /// Output file (OCI archive, .tar).
+        #[arg(long)]
+        out: PathBuf,
+    },
 }
 
 pub fn killall(data_dir: &std::path::Path) -> anyhow::Result<()> {
@@ -76,6 +89,12 @@ pub fn killall(data_dir: &std::path::Path) -> anyhow::Result<()> {
 
 pub fn image(cmd: ImageCommand) -> anyhow::Result<()> {
     match cmd {
+        ImageCommand::Busybox { busybox, arch, out } => {
+            coracle_agent::images::busybox::write(&busybox, &arch.unwrap_or_else(|| std::env::consts::ARCH.to_string()), &out)
+                .with_context(|| format!("writing {} from {} (apt-get install busybox-static)", out.display(), busybox.display()))?;
+            eprintln!("coracle: wrote {} ({})", out.display(), coracle_agent::images::busybox::IMAGE);
+            Ok(())
+        }
         ImageCommand::Pack { dir, name, out, entrypoint, env, workdir, arch, cmd } => {
             use coracle_agent::images::oci;
             anyhow::ensure!(dir.is_dir(), "{}: not a directory (give the image's root directory with --dir)", dir.display());
@@ -512,9 +531,16 @@ pub struct AgentArgs {
     pub node: NodeArgs,
 }
 
-/// `coracle agent`: join (or reuse an earlier join), then run the same
-/// agent a server runs.
-pub async fn agent(args: AgentArgs) -> anyhow::Result<()> {
+/// A joined node's running agent.
+pub struct RunningAgent {
+    pub agent: coracle_agent::Agent,
+    pub node_name: String,
+    /// The node's kubeconfig (credentials from the join).
+    pub kubeconfig: PathBuf,
+}
+
+/// Join (or reuse an earlier join), then start the same agent a server runs.
+pub async fn start_agent(args: &AgentArgs) -> anyhow::Result<RunningAgent> {
     use coracle_agent::node::join;
     let node_name = args.node_name.clone().unwrap_or_else(hostname);
     let agent_dir = coracle_agent::AgentConfig::new(&node_name, args.data_dir.clone()).agent_dir();
@@ -534,15 +560,23 @@ pub async fn agent(args: AgentArgs) -> anyhow::Result<()> {
         ..Default::default()
     };
     let agent_cfg = args.node.to_config(&node_name, &args.data_dir, &cluster)?;
-    let client = coracle_agent::client_from_kubeconfig(&join::kubeconfig_path(&agent_dir)).await?;
+    let kubeconfig = join::kubeconfig_path(&agent_dir);
+    let client = coracle_agent::client_from_kubeconfig(&kubeconfig).await?;
     let agent = coracle_agent::Agent::start(agent_cfg, client).await.context("starting the node agent")?;
     eprintln!("coracle: node {node_name} joined {}", joined.server);
+    Ok(RunningAgent { agent, node_name, kubeconfig })
+}
+
+/// `coracle agent`: [`start_agent`], then run until SIGTERM or Ctrl-C
+/// (pods keep running, as with k3s).
+pub async fn agent(args: AgentArgs) -> anyhow::Result<()> {
+    let running = start_agent(&args).await?;
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).context("installing SIGTERM handler")?;
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         _ = term.recv() => {}
     }
     tracing::info!("shutting down");
-    agent.stop().await;
+    running.agent.stop().await;
     Ok(())
 }

@@ -14,6 +14,11 @@ use anyhow::Context;
 use clap::Parser;
 
 fn main() -> std::process::ExitCode {
+    // The kernel's module helper: stage 2 links `modprobe` to this binary.
+    let mut args = std::env::args();
+    if args.next().is_some_and(|a0| a0.rsplit('/').next() == Some("modprobe")) {
+        return pid1::setup::modules::modprobe_main(&args.collect::<Vec<_>>());
+    }
     match run() {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {

@@ -92,31 +92,15 @@ pub fn cache() -> PathBuf {
     coracle_build::packages::cache_dir(None)
 }
 
-/// The demo workload pre-loaded into x86_64 images: busybox as
-/// `coracle.local/busybox:1`, packed by `coracle image pack`.
+/// The demo workload pre-loaded into x86_64 images (`coracle image busybox`).
 pub const BUSYBOX: &str = "coracle.local/busybox:1";
 
 fn busybox_archive(coracle: &Path, out: &Path) -> anyhow::Result<PathBuf> {
-    let root = out.join("busybox-root");
     let archive = out.join("busybox.tar");
-    let _ = std::fs::remove_dir_all(&root);
-    std::fs::create_dir_all(root.join("bin"))?;
-    std::fs::copy("/bin/busybox", root.join("bin/busybox")).context("copying /bin/busybox (apt-get install busybox-static)")?;
-    for applet in ["sh", "echo", "cat", "sleep", "ls"] {
-        std::os::unix::fs::symlink("busybox", root.join("bin").join(applet))?;
-    }
-    let o = std::process::Command::new(coracle)
-        .args(["image", "pack", "--name", BUSYBOX, "--dir"])
-        .arg(&root)
-        .arg("--out")
-        .arg(&archive)
-        .env("SOURCE_DATE_EPOCH", "1700000000")
-        .output()
-        .context("running coracle image pack")?;
+    let o = std::process::Command::new(coracle).args(["image", "busybox", "--out"]).arg(&archive).env("SOURCE_DATE_EPOCH", "1700000000").output().context("running coracle image busybox")?;
     if !o.status.success() {
-        bail!("coracle image pack failed: {}", String::from_utf8_lossy(&o.stderr).trim());
+        bail!("coracle image busybox failed: {}", String::from_utf8_lossy(&o.stderr).trim());
     }
-    let _ = std::fs::remove_dir_all(&root);
     Ok(archive)
 }
 

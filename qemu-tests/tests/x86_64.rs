@@ -69,8 +69,9 @@ fn boots_to_a_ready_node_runs_a_preloaded_pod_powers_off_cleanly_and_boots_the_b
     vm.wait(&Goal::parse("stage1"), h::BOOT)?;
     h::report("second boot to stage 1", &vm);
     let console = vm.serial_text();
-    assert!(console.contains("EXT4-fs (vda4): mounted filesystem"), "the kernel's ext4 lines are not on the console:\n{console}");
-    for dirty in ["recovery complete", "orphan cleanup", "data does not mount; checking it"] {
+    let mounted = console.lines().find(|l| l.contains("coracle:stage1-data")).unwrap_or_default();
+    assert!(mounted.contains("clean=true"), "stage 1 found the data filesystem unclean: {mounted}");
+    for dirty in ["not cleanly unmounted last time", "recovery complete", "data does not mount; checking it"] {
         assert!(!console.contains(dirty), "the data filesystem needed recovery ({dirty}):\n{console}");
     }
     let entries = disk::esp_entries(&image.disk, &vm.overlay(), &state)?;

@@ -14,7 +14,7 @@
 use super::{BoxFuture, Event, EventKind, KeyValue, ListResult, Store, StoreError, Write};
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{mpsc as std_mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::{broadcast, mpsc, oneshot};
@@ -36,6 +36,9 @@ struct Shared {
     compacted: AtomicI64,
     events: broadcast::Sender<Arc<Event>>,
     readers: Mutex<Vec<Connection>>,
+    /// Set by `close`: no connection is opened or kept after it, so the
+    /// filesystem can be unmounted (a device powering off).
+    closed: AtomicBool,
 }
 
 pub struct SqliteStore {
@@ -115,6 +118,7 @@ impl SqliteStore {
             compacted: AtomicI64::new(compacted),
             events,
             readers: Mutex::new(readers),
+            closed: AtomicBool::new(false),
         });
         let (tx, rx) = std_mpsc::channel();
         let writer_shared = shared.clone();
@@ -126,8 +130,13 @@ impl SqliteStore {
         Ok(Self { shared, writer: Mutex::new(Some(tx)), thread: Mutex::new(Some(thread)) })
     }
 
-    /// Stop accepting writes and wait for the writer to finish its queue.
+    /// Stop accepting writes, wait for the writer to finish its queue, and
+    /// close every connection (reads after this fail).
     pub fn close(&self) {
+        self.shared.closed.store(true, Ordering::SeqCst);
+        if let Ok(mut pool) = self.shared.readers.lock() {
+            pool.clear();
+        }
         if let Ok(mut w) = self.writer.lock() {
             w.take();
         }
@@ -148,6 +157,9 @@ impl SqliteStore {
     ) -> Result<T, StoreError> {
         let shared = self.shared.clone();
         tokio::task::spawn_blocking(move || {
+            if shared.closed.load(Ordering::SeqCst) {
+                return Err(backend(&shared.path, "the datastore is closed (shutting down)"));
+            }
             let conn = shared.readers.lock().ok().and_then(|mut p| p.pop());
             let conn = match conn {
                 Some(c) => c,
@@ -155,7 +167,7 @@ impl SqliteStore {
             };
             let result = f(&conn).map_err(|e| backend(&shared.path, e));
             if let Ok(mut pool) = shared.readers.lock() {
-                if pool.len() < READERS {
+                if pool.len() < READERS && !shared.closed.load(Ordering::SeqCst) {
                     pool.push(conn);
                 }
             }

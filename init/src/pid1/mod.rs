@@ -21,6 +21,7 @@ pub mod manifests;
 pub mod markers;
 pub mod node;
 pub mod panic;
+pub mod power_button;
 pub mod reaper;
 pub mod setup;
 pub mod shutdown;
@@ -167,6 +168,7 @@ async fn stage2(opts: Options) -> anyhow::Result<Kind> {
         setup = setup::run(&cfg, &opts.env, setup).await;
         mounted.append(&mut setup.mounted);
         markers::milestone("setup done");
+        power_button::watch();
         if opts.env.steps.contains("clock") {
             tokio::spawn(setup::clock::keep(cfg.clone(), opts.env.clone(), false));
         }
@@ -195,18 +197,24 @@ async fn stage2(opts: Options) -> anyhow::Result<Kind> {
     let (reboot_tx, mut reboot_rx) = mpsc::channel::<String>(1);
     let mut the_node = None;
     let deadline = opts.health_deadline.unwrap_or(Duration::from_secs(cfg.boot.health_deadline_seconds.unwrap_or(crate::machine::DEFAULT_HEALTH_DEADLINE) as u64));
+    let mut signals = signals;
+    let mut early_signal = None;
     match (&config, opts.node) {
-        (Some(cfg), true) => match node::start(cfg, &opts.env.data_dir).await {
-            Ok(n) => {
-                match coracle_agent::client_from_kubeconfig(&n.running.kubeconfig).await {
+        (Some(cfg), true) => match tokio::select! {
+            r = node::start(cfg, &opts.env.data_dir, Path::new(node::IMAGE_DIR)) => Some(r),
+            k = wait_for_signal(&mut signals) => { early_signal = Some(k); None }
+        } {
+            None => tracing::warn!("a shutdown signal came while the node was starting"),
+            Some(Ok(n)) => {
+                match coracle_agent::client_from_kubeconfig(n.kubeconfig()).await {
                     Ok(client) => {
-                        tokio::spawn(node::watch_health(client, n.node_name.clone(), cfg.manifests.clone(), deadline, target.clone(), reboot_tx.clone()));
+                        tokio::spawn(node::watch_health(client, n.node_name().to_string(), cfg.manifests.clone(), deadline, target.clone(), reboot_tx.clone()));
                     }
                     Err(e) => tracing::error!(error = %e, "no client for the health watch"),
                 }
                 the_node = Some(n);
             }
-            Err(e) => {
+            Some(Err(e)) => {
                 eprintln!("coracle: the node did not start: {e:#}");
                 tracing::error!(error = %format!("{e:#}"), "the node did not start");
             }
@@ -234,12 +242,15 @@ async fn stage2(opts: Options) -> anyhow::Result<Kind> {
             }
         }
     }
-    let kind = tokio::select! {
-        k = wait_for_signal(signals) => k,
-        Some(why) = reboot_rx.recv() => {
-            tracing::warn!(reason = why, "rebooting: the health deadline passed");
-            Kind::Reboot
-        }
+    let kind = match early_signal {
+        Some(k) => k,
+        None => tokio::select! {
+            k = wait_for_signal(&mut signals) => k,
+            Some(why) = reboot_rx.recv() => {
+                tracing::warn!(reason = why, "rebooting: the health deadline passed");
+                Kind::Reboot
+            }
+        },
     };
     markers::milestone(&format!("shutdown ({})", kind.as_str()));
     tracing::info!(marker = "coracle:shutdown", action = kind.as_str(), "shutting down");
@@ -311,7 +322,7 @@ fn signals() -> std::io::Result<Signals> {
     })
 }
 
-async fn wait_for_signal(mut s: Signals) -> Kind {
+async fn wait_for_signal(s: &mut Signals) -> Kind {
     tokio::select! {
         _ = s.term.recv() => Kind::PowerOff,
         _ = s.pwr.recv() => Kind::PowerOff,

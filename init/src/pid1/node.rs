@@ -1,12 +1,15 @@
 //! The node in stage 2: what `coracle server` runs (control plane and
-//! agent in this process, through `cli::start_server`), configured from
-//! the machine config with its data under /var/lib/coracle; the health
+//! agent in this process, through `cli::start_server`), or for
+//! `node.role: agent` what `coracle agent` runs (`cli::start_agent`),
+//! configured from the machine config with its data under
+//! /var/lib/coracle (the config's cluster CA installed there, the image's
+//! pre-loaded images linked for import); the health
 //! watch that prints the `api ready` and `node ready` milestones, applies
 //! the machine config's manifests, blesses the slot, and asks for a reboot
 //! when the health deadline passes while the slot is on trial.
 
 use super::{bless, markers, Options};
-use crate::cli::{Cli, Command, RunningServer, ServerArgs};
+use crate::cli::{AgentArgs, Cli, Command, RunningAgent, RunningServer, ServerArgs};
 use crate::machine::{MachineConfig, Role};
 use anyhow::Context;
 use k8s_openapi::api::core::v1::Node;
@@ -26,13 +29,18 @@ pub fn server_argv(cfg: &MachineConfig, data_dir: &Path, node_name: &str) -> Vec
     for s in &cfg.cluster.tls_sans {
         a.extend(["--tls-san".into(), s.clone()]);
     }
+    node_flags(cfg, &mut a);
+    a
+}
+
+/// Flags of the node agent, the same for a server and an agent.
+fn node_flags(cfg: &MachineConfig, a: &mut Vec<String>) {
     for (k, v) in &cfg.node.labels {
         a.extend(["--node-label".into(), format!("{k}={v}")]);
     }
     for t in &cfg.node.taints {
         a.extend(["--node-taint".into(), t.clone()]);
     }
-    a
 }
 
 pub fn server_args(cfg: &MachineConfig, data_dir: &Path, node_name: &str) -> anyhow::Result<ServerArgs> {
@@ -45,16 +53,132 @@ pub fn server_args(cfg: &MachineConfig, data_dir: &Path, node_name: &str) -> any
 
 use clap::Parser;
 
-/// Start the node this machine config describes.
-pub async fn start(cfg: &MachineConfig, data_dir: &Path) -> anyhow::Result<RunningServer> {
-    if cfg.node.role == Role::Agent {
-        anyhow::bail!("node.role is agent: joining a server (`coracle agent`) is not in this build yet; use role server");
+/// The node PID 1 runs: a server (control plane and agent) or a joined agent.
+pub enum Running {
+    Server(RunningServer),
+    Agent(RunningAgent),
+}
+
+impl Running {
+    pub fn node_name(&self) -> &str {
+        match self {
+            Running::Server(s) => &s.node_name,
+            Running::Agent(a) => &a.node_name,
+        }
     }
+
+    /// Credentials the health watch uses: the admin's on a server, the
+    /// node's own on an agent.
+    pub fn kubeconfig(&self) -> &Path {
+        match self {
+            Running::Server(s) => &s.running.kubeconfig,
+            Running::Agent(a) => &a.kubeconfig,
+        }
+    }
+
+    fn agent(&self) -> Option<&coracle_agent::Agent> {
+        match self {
+            Running::Server(s) => s.agent.as_ref(),
+            Running::Agent(a) => Some(&a.agent),
+        }
+    }
+}
+
+/// `coracle agent` flags for an agent's machine config.
+pub fn agent_args(cfg: &MachineConfig, data_dir: &Path, node_name: &str) -> anyhow::Result<AgentArgs> {
+    let server = cfg.cluster.server.clone().context("node.role is agent but cluster.server is not set")?;
+    let mut a: Vec<String> = vec!["coracle".into(), "agent".into(), "--server".into(), server, "--data-dir".into(), data_dir.display().to_string(), "--node-name".into(), node_name.into()];
+    if let Some(t) = &cfg.cluster.token {
+        a.extend(["--token".into(), t.clone()]);
+    }
+    node_flags(cfg, &mut a);
+    match Cli::try_parse_from(&a).map_err(|e| anyhow::anyhow!("machine config gives bad agent flags: {e}"))? {
+        Cli { command: Command::Agent(s) } => Ok(s),
+        _ => anyhow::bail!("internal: not an agent command"),
+    }
+}
+
+/// The cluster CA of the machine config, written where the server looks
+/// for it (`DATA_DIR/tls/ca.crt`, `ca.key`) before its first start, so
+/// kubeconfigs made from the same CA (the builder's `run`) are trusted.
+fn install_ca(cfg: &MachineConfig, data_dir: &Path) -> anyhow::Result<()> {
+    let (Some(cert), Some(key)) = (&cfg.cluster.ca_cert, &cfg.cluster.ca_key) else { return Ok(()) };
+    let dir = data_dir.join("tls");
+    let crt = dir.join("ca.crt");
+    match std::fs::read_to_string(&crt) {
+        Ok(existing) if existing.trim() == cert.trim() => return Ok(()),
+        Ok(_) => {
+            tracing::warn!(file = %crt.display(), "the machine config's cluster.caCert differs from the CA this node already uses; keeping the node's (remove DATA_DIR/tls to start over with the config's)");
+            return Ok(());
+        }
+        Err(_) => {}
+    }
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    super::setup::net::write_atomic(&dir.join("ca.key"), key).with_context(|| format!("writing {}", dir.join("ca.key").display()))?;
+    rustix::fs::chmod(&dir.join("ca.key"), rustix::fs::Mode::from_raw_mode(0o600)).with_context(|| format!("chmod {}", dir.join("ca.key").display()))?;
+    super::setup::net::write_atomic(&crt, cert).with_context(|| format!("writing {}", crt.display()))?;
+    tracing::info!(file = %crt.display(), "cluster CA from the machine config installed");
+    Ok(())
+}
+
+/// Images in the root filesystem (`/usr/share/coracle/images`) are linked
+/// into the agent's import directory; links left by an earlier slot whose
+/// image is gone are removed.
+fn link_images(image_dir: &Path, data_dir: &Path) {
+    let dest = data_dir.join("images");
+    if let Ok(entries) = std::fs::read_dir(&dest) {
+        for e in entries.flatten() {
+            let p = e.path();
+            if std::fs::read_link(&p).is_ok_and(|t| t.starts_with(image_dir)) && !p.exists() {
+                let _ = std::fs::remove_file(&p);
+            }
+        }
+    }
+    let Ok(entries) = std::fs::read_dir(image_dir) else { return };
+    let _ = std::fs::create_dir_all(&dest);
+    for e in entries.flatten() {
+        let link = dest.join(e.file_name());
+        if std::fs::symlink_metadata(&link).is_err() {
+            match std::os::unix::fs::symlink(e.path(), &link) {
+                Ok(()) => tracing::info!(image = %e.path().display(), "pre-loaded image linked for import"),
+                Err(err) => tracing::warn!(image = %e.path().display(), error = %err, "cannot link the pre-loaded image"),
+            }
+        }
+    }
+}
+
+/// When PID 1 reports its memory after the node is Ready (boot benchmarks).
+const IDLE_RSS_AFTER: Duration = Duration::from_secs(60);
+
+/// Where the image builder puts pre-loaded OCI archives.
+pub const IMAGE_DIR: &str = "/usr/share/coracle/images";
+
+/// Start the node this machine config describes. An agent retries the
+/// join until the server answers (devices often boot before their server).
+pub async fn start(cfg: &MachineConfig, data_dir: &Path, image_dir: &Path) -> anyhow::Result<Running> {
     let name = cfg.node.name.clone().unwrap_or_else(|| std::fs::read_to_string("/proc/sys/kernel/hostname").map(|s| s.trim().to_string()).unwrap_or_else(|_| "coracle".into()));
-    let args = server_args(cfg, data_dir, &name)?;
     std::fs::create_dir_all(data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
-    let node = crate::cli::start_server(&args).await?;
-    if let Some(agent) = &node.agent {
+    link_images(image_dir, data_dir);
+    let node = if cfg.node.role == Role::Agent {
+        let args = agent_args(cfg, data_dir, &name)?;
+        let mut wait = Duration::from_secs(2);
+        loop {
+            match crate::cli::start_agent(&args).await {
+                Ok(a) => break Running::Agent(a),
+                Err(e) => {
+                    eprintln!("coracle: cannot join {}: {e:#}; trying again in {}s", args.server, wait.as_secs());
+                    tracing::warn!(server = args.server, error = %format!("{e:#}"), retry_s = wait.as_secs(), "join failed");
+                    tokio::time::sleep(wait).await;
+                    wait = (wait * 2).min(Duration::from_secs(60));
+                }
+            }
+        }
+    } else {
+        install_ca(cfg, data_dir)?;
+        let args = server_args(cfg, data_dir, &name)?;
+        Running::Server(crate::cli::start_server(&args).await?)
+    };
+    if let Some(agent) = node.agent() {
         let ctx = agent.ctx.clone();
         tokio::spawn(async move {
             loop {
@@ -73,11 +197,16 @@ pub async fn start(cfg: &MachineConfig, data_dir: &Path) -> anyhow::Result<Runni
 
 /// Device shutdown of the node: pods stopped gracefully, then containerd,
 /// then the datastore.
-pub async fn stop(node: RunningServer, grace: Duration) {
-    if let Some(agent) = node.agent {
-        agent.stop_with_pods(grace).await;
+pub async fn stop(node: Running, grace: Duration) {
+    match node {
+        Running::Server(s) => {
+            if let Some(agent) = s.agent {
+                agent.stop_with_pods(grace).await;
+            }
+            s.running.store.close();
+        }
+        Running::Agent(a) => a.agent.stop_with_pods(grace).await,
     }
-    node.running.store.close();
 }
 
 /// Where the slot is blessed.
@@ -167,6 +296,8 @@ pub async fn watch_health(client: kube::Client, node_name: String, manifests: st
                     markers::milestone("node ready");
                     let t = target.clone();
                     let _ = tokio::task::spawn_blocking(move || t.bless()).await;
+                    tokio::time::sleep(IDLE_RSS_AFTER).await;
+                    markers::idle_rss(IDLE_RSS_AFTER);
                     return;
                 }
             }

@@ -22,10 +22,48 @@ impl Kind {
     }
 }
 
-/// Every process of this PID namespace but PID 1, from /proc.
+/// Every process of this PID namespace but PID 1 and the kernel's own
+/// threads (which ignore signals), from /proc.
 fn other_processes() -> Vec<i32> {
     let Ok(dir) = std::fs::read_dir("/proc") else { return Vec::new() };
-    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok()).filter(|p| *p != 1).collect()
+    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok()).filter(|p| *p != 1 && !is_kernel_thread(*p)).collect()
+}
+
+/// `PF_KTHREAD` in the flags of /proc/PID/stat (the 9th field).
+fn is_kernel_thread(pid: i32) -> bool {
+    const PF_KTHREAD: u64 = 0x0020_0000;
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { return false };
+    stat_flags(&stat).is_some_and(|f| f & PF_KTHREAD != 0)
+}
+
+fn stat_flags(stat: &str) -> Option<u64> {
+    // The command name may hold spaces and parentheses: fields follow the last ')'.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    rest.split_whitespace().nth(6)?.parse().ok()
+}
+
+/// Open files under `mount`, per process, for the log when it stays busy.
+fn holders(mount: &std::path::Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let Ok(dir) = std::fs::read_dir("/proc") else { return out };
+    for e in dir.flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|p| p.parse::<i32>().ok()) else { continue };
+        let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+        let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else { continue };
+        for fd in fds.flatten() {
+            if let Ok(target) = std::fs::read_link(fd.path()) {
+                if target.starts_with(mount) {
+                    out.push(format!("{pid}({}) {}", comm.trim(), target.display()));
+                }
+            }
+        }
+        if let Ok(cwd) = std::fs::read_link(format!("/proc/{pid}/cwd")) {
+            if cwd.starts_with(mount) {
+                out.push(format!("{pid}({}) cwd {}", comm.trim(), cwd.display()));
+            }
+        }
+    }
+    out
 }
 
 fn signal_all(sig: rustix::process::Signal) -> usize {
@@ -82,8 +120,9 @@ pub fn unmount_all(mounts: &[PathBuf]) {
         match rustix::mount::unmount(m, rustix::mount::UnmountFlags::empty()) {
             Ok(()) => tracing::info!(mount = %m.display(), "unmounted"),
             Err(e) => {
+                let held = holders(m);
                 let ro = rustix::mount::mount_remount(m, rustix::mount::MountFlags::RDONLY, "");
-                tracing::warn!(mount = %m.display(), error = %e, remounted_read_only = ro.is_ok(), "cannot unmount");
+                tracing::warn!(mount = %m.display(), error = %e, remounted_read_only = ro.is_ok(), held_by = ?held, "cannot unmount");
             }
         }
     }
@@ -100,5 +139,16 @@ pub fn reboot_now(kind: Kind) -> std::io::Error {
     match rustix::system::reboot(cmd) {
         Ok(()) => std::io::Error::other("reboot(2) returned"),
         Err(e) => std::io::Error::from(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn kernel_threads_are_told_by_their_stat_flags() {
+        assert_eq!(super::stat_flags("2 (kthreadd) S 0 0 0 0 -1 2129984 0 0 0 0"), Some(2_129_984));
+        assert_eq!(super::stat_flags("77 (a (b) c) S 1 77 77 0 -1 4194560 10 0"), Some(4_194_560));
+        assert!(super::stat_flags("garbage").is_none());
+        assert!(!super::is_kernel_thread(std::process::id() as i32));
     }
 }

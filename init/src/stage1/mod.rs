@@ -66,6 +66,9 @@ pub struct Booted {
     pub data: PathBuf,
     pub formatted: bool,
     pub grown: bool,
+    /// The data filesystem was not cleanly unmounted last time (its
+    /// journal was replayed at this mount).
+    pub unclean: bool,
 }
 
 fn api_filesystems() -> Result<(), String> {
@@ -135,11 +138,11 @@ pub fn prepare(o: &Options) -> Result<Booted, String> {
     let root = disk.partition(&o.sys, &o.dev, root_label, true)?;
     mount_root(&root, kind, root_label, &o.sysroot)?;
     let release = std::fs::read_to_string(o.sysroot.join("etc/coracle-release")).unwrap_or_default();
-    tracing::info!(marker = "coracle:stage1-root", slot, device = %root.display(), release = release.trim(), "root mounted read-only");
+    tracing::info!(marker = "coracle:stage1-root", slot, device = %root.display(), release = release.split_whitespace().collect::<Vec<_>>().join(" "), "root mounted read-only");
 
-    let (data, formatted, grown) = prepare_data(&o.sys, &o.dev, disk, &o.sysroot)?;
-    tracing::info!(marker = "coracle:stage1-data", device = %data.display(), formatted, grown, elapsed_ms = started.elapsed().as_millis() as u64, "data mounted");
-    Ok(Booted { slot, root, data, formatted, grown })
+    let (data, formatted, grown, unclean) = prepare_data(&o.sys, &o.dev, disk, &o.sysroot)?;
+    tracing::info!(marker = "coracle:stage1-data", device = %data.display(), formatted, grown, clean = !unclean, elapsed_ms = started.elapsed().as_millis() as u64, "data mounted");
+    Ok(Booted { slot, root, data, formatted, grown, unclean })
 }
 
 fn mount_root(dev: &Path, kind: fs::Kind, label: &str, sysroot: &Path) -> Result<(), String> {
@@ -150,7 +153,7 @@ fn mount_root(dev: &Path, kind: fs::Kind, label: &str, sysroot: &Path) -> Result
 }
 
 /// Grow, format on first boot, check, mount on SYSROOT/var.
-fn prepare_data(sys: &Path, dev: &Path, mut disk: disks::Disk, sysroot: &Path) -> Result<(PathBuf, bool, bool), String> {
+fn prepare_data(sys: &Path, dev: &Path, mut disk: disks::Disk, sysroot: &Path) -> Result<(PathBuf, bool, bool, bool), String> {
     let label = disk::DATA;
     let part = disk.gpt.by_name(label).cloned().ok_or_else(|| format!("{}: no partition labelled {label}", disk.dev.display()))?;
     let kind = fs::detect(&disk.dev, part.offset_bytes()).map_err(|e| format!("{}: cannot read {label}: {e}", disk.dev.display()))?;
@@ -161,6 +164,7 @@ fn prepare_data(sys: &Path, dev: &Path, mut disk: disks::Disk, sysroot: &Path) -
             disk.dev.display()
         ));
     }
+    let unclean = kind == fs::Kind::Ext4 && fs::ext4_needs_recovery(&disk.dev, part.offset_bytes()).unwrap_or(false);
     // Grow the partition when the disk is larger than the image.
     let size = disks::size_of(&disk.dev).map_err(|e| format!("{}: {e}", disk.dev.display()))?;
     let grown = grow(&mut disk, sys, size, part.number)?;
@@ -183,7 +187,7 @@ fn prepare_data(sys: &Path, dev: &Path, mut disk: disks::Disk, sysroot: &Path) -
         let _ = fs::run("e2fsck", &["-p", &d]);
         mount_ext4(&data, &var).map_err(|e| format!("{label} ({d}): cannot mount ext4 even after e2fsck: {e}"))?;
     }
-    Ok((data, formatted, grown))
+    Ok((data, formatted, grown, unclean))
 }
 
 fn mount_ext4(dev: &Path, at: &Path) -> Result<(), rustix::io::Errno> {
@@ -237,12 +241,13 @@ pub fn switch_root(sysroot: &Path) -> Result<std::convert::Infallible, String> {
 pub fn main(o: Options) -> ! {
     let result = prepare(&o).and_then(|b| {
         eprintln!(
-            "coracle: stage 1: slot {} root {} data {}{}{}",
+            "coracle: stage 1: slot {} root {} data {}{}{}{}",
             b.slot,
             b.root.display(),
             b.data.display(),
             if b.formatted { " (formatted on first boot)" } else { "" },
-            if b.grown { " (grown to fill the disk)" } else { "" }
+            if b.grown { " (grown to fill the disk)" } else { "" },
+            if b.unclean { " (not cleanly unmounted last time: journal replayed)" } else { "" }
         );
         crate::pid1::markers::milestone("stage1 done");
         if o.switch_root {

@@ -115,7 +115,7 @@ pub async fn run(cfg: &MachineConfig, env: &Env, mut s: Setup) -> Setup {
     }
     if env.wants("modules") {
         let t = Instant::now();
-        report("modules", t, modules::load(&env.modules_dir, modules::NODE_MODULES));
+        report("modules", t, modules::setup(&env.modules_dir, &env.run_dir, std::path::Path::new("/sys"), modules::NODE_MODULES));
     }
     if env.wants("sysctl") {
         let t = Instant::now();
@@ -123,11 +123,11 @@ pub async fn run(cfg: &MachineConfig, env: &Env, mut s: Setup) -> Setup {
     }
     if env.wants("hostname") {
         let t = Instant::now();
-        let r = hostname::setup(cfg);
-        if let Ok(name) = &r {
-            s.hostname = Some(name.clone());
+        let r = hostname::setup(cfg, &env.run_dir, &env.data_dir);
+        if r.is_ok() {
+            s.hostname = std::fs::read_to_string("/proc/sys/kernel/hostname").ok().map(|h| h.trim().to_string());
         }
-        report("hostname", t, r.map(|n| format!("host name {n}")));
+        report("hostname", t, r);
     }
     if env.wants("net") {
         let t = Instant::now();

@@ -73,12 +73,16 @@ pub fn resolv_conf(source: &str, servers: &[IpAddr], domain: Option<&str>) -> St
     s
 }
 
-fn write_atomic(path: &Path, text: &str) -> std::io::Result<()> {
+/// Write `path` whole or not at all, durable once this returns.
+pub(crate) fn write_atomic(path: &Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
     if let Some(d) = path.parent() {
         std::fs::create_dir_all(d)?;
     }
     let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, text)?;
+    let mut f = std::fs::File::create(&tmp)?;
+    f.write_all(text.as_bytes())?;
+    f.sync_all()?;
     std::fs::rename(&tmp, path)
 }
 
