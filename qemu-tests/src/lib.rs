@@ -152,6 +152,7 @@ pub fn accel() -> Accel {
 /// A scenario's state directory, emptied: `target/qemu-tests/vm/NAME`.
 pub fn state_dir(name: &str) -> anyhow::Result<PathBuf> {
     let dir = work_dir().join("vm").join(name);
+    coracle_build::qemu::vm::stop_stale(&dir);
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     Ok(dir)

@@ -124,6 +124,27 @@ pub fn new_disk(image: &Image, state: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Stop a QEMU an earlier, killed run left on `state` (its pid file names
+/// it; only a process whose command line holds this state directory is
+/// stopped): it would hold the overlay and the forwarded port.
+pub fn stop_stale(state: &Path) {
+    let Some(pid) = std::fs::read_to_string(state.join("qemu.pid")).ok().and_then(|p| p.trim().parse::<u32>().ok()) else { return };
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    let state_s = state.to_string_lossy();
+    if !String::from_utf8_lossy(&cmdline).contains(state_s.as_ref()) {
+        return;
+    }
+    eprintln!("coracle-build: stopping QEMU {pid} left running on {state_s} by an earlier run");
+    let _ = Command::new("kill").arg(pid.to_string()).status();
+    for _ in 0..50 {
+        if !Path::new(&format!("/proc/{pid}")).exists() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = std::fs::remove_file(state.join("qemu.pid"));
+}
+
 /// Whether `/dev/kvm` can be opened for use.
 fn kvm_device() -> bool {
     std::fs::OpenOptions::new().read(true).write(true).open("/dev/kvm").is_ok()
@@ -133,6 +154,7 @@ impl Vm {
     /// Make the overlay and variable store (unless kept) and start QEMU.
     pub fn start(image: &Image, spec: VmSpec) -> anyhow::Result<Vm> {
         std::fs::create_dir_all(&spec.state).with_context(|| format!("creating {}", spec.state.display()))?;
+        stop_stale(&spec.state);
         if !spec.keep_state || !spec.state.join("disk.qcow2").exists() || !spec.state.join("efivars.fd").exists() {
             new_disk(image, &spec.state)?;
         }
@@ -215,6 +237,7 @@ impl Vm {
         cmd.arg("-chardev").arg(format!("file,id=ser0,path={}", log.display()));
         cmd.args(["-serial", "chardev:ser0"]);
         cmd.arg("-monitor").arg(format!("unix:{},server,nowait", monitor.display()));
+        cmd.arg("-pidfile").arg(state.join("qemu.pid"));
         cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped());
         if self.spec.progress {
             eprintln!(
