@@ -7,6 +7,7 @@
 //! or a first `image`); tests that need packages skip, saying so, when the
 //! cache lacks them: tests never download.
 
+use coracle_build::qemu::strip_ansi;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -303,22 +304,4 @@ fn the_image_boots_under_qemu_through_stage_1_into_stage_2() {
     assert!(serial.contains("formatted=true"), "the data partition was formatted on first boot");
     let kubeconfig = std::fs::read_to_string(out.join("kubeconfig")).expect("kubeconfig");
     assert!(kubeconfig.contains(&format!("server: https://127.0.0.1:{port}")), "{kubeconfig}");
-}
-
-/// PID 1 colours its log lines on a terminal, the serial console included.
-fn strip_ansi(s: &str) -> String {
-    let mut out = String::new();
-    let mut chars = s.chars().peekable();
-    while let Some(c) = chars.next() {
-        if c == '\x1b' && chars.peek() == Some(&'[') {
-            for d in chars.by_ref() {
-                if d.is_ascii_alphabetic() {
-                    break;
-                }
-            }
-        } else {
-            out.push(c);
-        }
-    }
-    out
 }
