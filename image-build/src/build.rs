@@ -270,11 +270,13 @@ pub fn release_version(epoch: u64) -> String {
     format!("{}-{epoch}", env!("CARGO_PKG_VERSION"))
 }
 
-/// Strip debug info from a binary (a debug `coracle` is hundreds of MiB).
+/// Strip debug info and the symbol table from a binary (a debug `coracle`
+/// is hundreds of MiB; symbols add a fifth to a release one, three times
+/// per image). A panic still prints its message and source location.
 fn stripped(bin: &Path, arch: &str, work: &Path) -> anyhow::Result<PathBuf> {
     let out = work.join("coracle");
     let tool = if arch == apt::host_arch() { "strip".to_string() } else { format!("{}-linux-gnu-strip", if arch == "arm64" { "aarch64" } else { arch }) };
-    let ok = Command::new(&tool).arg("--strip-debug").arg("-o").arg(&out).arg(bin).output().map(|o| o.status.success()).unwrap_or(false);
+    let ok = Command::new(&tool).arg("--strip-all").arg("-o").arg(&out).arg(bin).output().map(|o| o.status.success()).unwrap_or(false);
     if !ok {
         std::fs::copy(bin, &out).with_context(|| format!("copying {}", bin.display()))?;
     }
