@@ -33,11 +33,13 @@ pub fn gateway(cidr: &str) -> Option<Ipv4Addr> {
     Some(Ipv4Addr::from(u32::from(net) + 1))
 }
 
-/// The conflist text.
-pub fn conflist(bridge: &str, pod_cidr: &str, ipam_data_dir: &Path) -> Result<String, CniError> {
+/// The conflist text. Pods' egress masquerade is the service proxy's
+/// nftables rule (not the bridge plugin's `ipMasq`, which needs iptables);
+/// `portmap` (hostPort) is listed only when `iptables` is there for it.
+pub fn conflist(bridge: &str, pod_cidr: &str, ipam_data_dir: &Path, portmap: bool) -> Result<String, CniError> {
     let (net, len) = parse_cidr(pod_cidr).ok_or_else(|| CniError::BadCidr(pod_cidr.into()))?;
     let gw = Ipv4Addr::from(u32::from(net) + 1);
-    let v = serde_json::json!({
+    let mut v = serde_json::json!({
         "cniVersion": "1.0.0",
         "name": "coracle",
         "plugins": [
@@ -45,7 +47,7 @@ pub fn conflist(bridge: &str, pod_cidr: &str, ipam_data_dir: &Path) -> Result<St
                 "type": "bridge",
                 "bridge": bridge,
                 "isGateway": true,
-                "ipMasq": true,
+                "ipMasq": false,
                 "hairpinMode": true,
                 "ipam": {
                     "type": "host-local",
@@ -57,7 +59,22 @@ pub fn conflist(bridge: &str, pod_cidr: &str, ipam_data_dir: &Path) -> Result<St
             {"type": "portmap", "capabilities": {"portMappings": true}},
         ],
     });
+    if !portmap {
+        if let Some(list) = v["plugins"].as_array_mut() {
+            list.truncate(1);
+        }
+    }
     Ok(serde_json::to_string_pretty(&v).unwrap_or_default() + "\n")
+}
+
+/// Whether the `portmap` plugin can work here: it programs hostPorts
+/// with `iptables`.
+pub fn iptables_available() -> bool {
+    std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+        .unwrap_or_else(|| vec!["/usr/sbin".into(), "/usr/bin".into(), "/sbin".into(), "/bin".into()])
+        .iter()
+        .any(|d| d.join("iptables").exists())
 }
 
 /// Writes the conflist into `dir` (atomically: containerd watches the
@@ -81,14 +98,14 @@ mod tests {
 
     #[test]
     fn conflist_has_bridge_with_host_local_and_portmap() {
-        let text = conflist("cni7", "10.42.3.0/24", Path::new("/var/lib/coracle/agent/cni/networks")).unwrap();
+        let text = conflist("cni7", "10.42.3.0/24", Path::new("/var/lib/coracle/agent/cni/networks"), true).unwrap();
         let v: serde_json::Value = serde_json::from_str(&text).unwrap();
         assert_eq!(v["cniVersion"], "1.0.0");
         let b = &v["plugins"][0];
         assert_eq!(b["type"], "bridge");
         assert_eq!(b["bridge"], "cni7");
         assert_eq!(b["isGateway"], true);
-        assert_eq!(b["ipMasq"], true);
+        assert_eq!(b["ipMasq"], false, "egress masquerade is the proxy's nftables rule");
         assert_eq!(b["hairpinMode"], true);
         assert_eq!(b["ipam"]["type"], "host-local");
         assert_eq!(b["ipam"]["ranges"][0][0]["subnet"], "10.42.3.0/24");
@@ -101,8 +118,10 @@ mod tests {
 
     #[test]
     fn bad_cidrs_are_refused() {
-        assert!(conflist("cni0", "10.42.3.0", Path::new("/x")).is_err());
-        assert!(conflist("cni0", "fd00::/64", Path::new("/x")).is_err());
+        let without: serde_json::Value = serde_json::from_str(&conflist("cni7", "10.42.3.0/24", Path::new("/x"), false).unwrap()).unwrap();
+        assert_eq!(without["plugins"].as_array().map(Vec::len), Some(1), "no portmap without iptables");
+        assert!(conflist("cni0", "10.42.3.0", Path::new("/x"), true).is_err());
+        assert!(conflist("cni0", "fd00::/64", Path::new("/x"), true).is_err());
         assert_eq!(gateway("10.42.3.7/24"), Some(Ipv4Addr::new(10, 42, 3, 1)));
     }
 

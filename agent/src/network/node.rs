@@ -84,7 +84,7 @@ pub async fn run(ctx: Arc<Context>, caches: Caches, pod_cidr_tx: watch::Sender<O
         match own.as_deref().and_then(pod_cidr) {
             Some(cidr) if pod_cidr_tx.borrow().as_deref() != Some(cidr) => {
                 let data = ctx.cfg.agent_dir().join("cni").join("networks");
-                match cni::conflist(&ctx.cfg.bridge_name, cidr, &data).and_then(|t| cni::write(&ctx.cfg.cni_conf_dir(), &t)) {
+                match cni::conflist(&ctx.cfg.bridge_name, cidr, &data, cni::iptables_available()).and_then(|t| cni::write(&ctx.cfg.cni_conf_dir(), &t)) {
                     Ok(_) => {
                         tracing::info!(pod_cidr = %cidr, bridge = %ctx.cfg.bridge_name, dir = %ctx.cfg.cni_conf_dir().display(), "network: CNI config written");
                         pod_cidr_tx.send_replace(Some(cidr.to_string()));

@@ -15,7 +15,8 @@
 //!   rejected (TCP reset, ICMP port unreachable otherwise); packets to
 //!   127/8 arriving on other interfaces and not DNATed are dropped (the
 //!   guard kube-proxy keeps with `route_localnet`).
-//! - postrouting: masquerade what was marked.
+//! - postrouting: masquerade what was marked, and pods' traffic leaving
+//!   their node's pod network (no iptables needed by the CNI plugins).
 
 use super::model::ServicePort;
 use std::fmt::Write;
@@ -100,7 +101,7 @@ pub fn render(table: &str, pod_cidr: Option<&str>, ports: &[ServicePort]) -> Str
         o,
         "\tchain nat-prerouting {{\n\t\ttype nat hook prerouting priority dstnat; policy accept;\n\t\tjump services\n\t}}\n\
          \tchain nat-output {{\n\t\ttype nat hook output priority -100; policy accept;\n\t\tjump services\n\t}}\n\
-         \tchain nat-postrouting {{\n\t\ttype nat hook postrouting priority srcnat; policy accept;\n\t\tjump masquerading\n\t}}\n\
+         \tchain nat-postrouting {{\n\t\ttype nat hook postrouting priority srcnat; policy accept;\n\t\tjump masquerading\n\t\tjump pod-egress\n\t}}\n\
          \tchain filter-input {{\n\t\ttype filter hook input priority -5; policy accept;\n\t\tiifname != \"lo\" ip daddr 127.0.0.0/8 ct status & dnat == 0 drop\n\t\tct state new jump endpoints-check\n\t}}\n\
          \tchain filter-forward {{\n\t\ttype filter hook forward priority -5; policy accept;\n\t\tct state new jump endpoints-check\n\t}}\n\
          \tchain filter-output {{\n\t\ttype filter hook output priority -5; policy accept;\n\t\tct state new jump endpoints-check\n\t}}\n\
@@ -111,6 +112,14 @@ pub fn render(table: &str, pod_cidr: Option<&str>, ports: &[ServicePort]) -> Str
          \tchain reject-chain {{\n\t\tmeta l4proto tcp reject with tcp reset\n\t\treject\n\t}}",
         !MASQ_MARK
     );
+    // Pods reaching beyond their node's network leave with the node's
+    // address (what the CNI bridge plugin's ipMasq did with iptables; the
+    // device image has no iptables).
+    let _ = writeln!(o, "\tchain pod-egress {{");
+    if let Some(cidr) = pod_cidr {
+        let _ = writeln!(o, "\t\tip saddr {cidr} ip daddr != {cidr} ip daddr != 224.0.0.0/4 masquerade");
+    }
+    let _ = writeln!(o, "\t}}");
 
     for p in ports.iter().filter(|p| !p.endpoints.is_empty()) {
         let _ = writeln!(o, "\tchain {} {{", svc_chain(p));
@@ -182,6 +191,7 @@ mod tests {
         );
         assert!(text.contains("\t\tip saddr 10.42.0.5 jump mark-for-masquerade\n\t\tmeta l4proto tcp dnat to 10.42.0.5:8080\n"), "{text}");
         assert!(text.contains("chain svc-default/web/tcp/http {\n\t\tip saddr != 10.42.0.0/24 jump mark-for-masquerade\n"), "{text}");
+        assert!(text.contains("chain pod-egress {\n\t\tip saddr 10.42.0.0/24 ip daddr != 10.42.0.0/24 ip daddr != 224.0.0.0/4 masquerade\n\t}"), "{text}");
         assert!(text.contains("chain nodeport-default/web/tcp/http {\n\t\tjump mark-for-masquerade\n\t\tgoto svc-default/web/tcp/http\n"), "{text}");
         assert!(text.contains("chain svc-default/one/tcp/81 {\n\t\tip saddr != 10.42.0.0/24 jump mark-for-masquerade\n\t\tgoto ep-default/one/tcp/81/10.42.0.9/9000\n"), "{text}");
     }
