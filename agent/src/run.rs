@@ -70,7 +70,8 @@ impl Agent {
         };
         let cri = Cri::new(&cfg.cri_socket())?;
         let ctx = Arc::new(Context { cfg, client, cri, runtime_health: health, started });
-        let mut tasks = Vec::new();
+        // One line per task, so each part of the agent adds its own line.
+        let mut tasks = Vec::with_capacity(8);
         tasks.push(tokio::spawn(prepare_images(ctx.clone())));
         tasks.push(tokio::spawn(crate::network::run(ctx.clone())));
         tasks.push(tokio::spawn(crate::server::run(ctx.clone())));

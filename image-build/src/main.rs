@@ -24,6 +24,8 @@ enum Command {
     Image(ImageArgs),
     /// Build (cached) and boot the image under QEMU; write DIR/kubeconfig.
     Run(qemu::RunArgs),
+    /// Power off the VM `run` started (ACPI power button), and wait.
+    Stop(qemu::StopArgs),
     /// Write an image to a device (mapped blocks only), then verify it.
     Flash(flash::FlashArgs),
     /// Write IMAGE.bmap for a sparse image file.
@@ -57,6 +59,7 @@ fn run() -> anyhow::Result<()> {
         }
         Command::Image(a) => build::image(&a).map(|_| ()),
         Command::Run(a) => qemu::run(&a),
+        Command::Stop(a) => qemu::stop(&a),
         Command::Flash(a) => flash::flash(&a),
         Command::Bmap { image } => {
             let map = bmap::compute(&image)?;

@@ -160,6 +160,43 @@ pub fn run(a: &RunArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `coracle-build stop`: the VM `run` started for a board.
+#[derive(clap::Args, Debug, Clone)]
+pub struct StopArgs {
+    /// Board name (its `run` used out/BOARD unless --out was given).
+    #[arg(long)]
+    pub board: String,
+    /// The output directory `run` used [default: out/BOARD].
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Seconds to wait for the guest to power off.
+    #[arg(long, default_value_t = 120)]
+    pub timeout: u64,
+}
+
+/// Press the ACPI power button of the VM `run` started (PID 1 shuts the
+/// node down in order and powers off), and wait for QEMU to exit.
+pub fn stop(a: &StopArgs) -> anyhow::Result<()> {
+    let out = a.out.clone().unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../out").join(&a.board));
+    let state = out.join("vm");
+    let pid = std::fs::read_to_string(state.join("qemu.pid")).ok().and_then(|p| p.trim().parse::<u32>().ok());
+    let running = pid.is_some_and(|p| Path::new(&format!("/proc/{p}")).exists());
+    if !running {
+        bail!("no VM is running for {} (no live QEMU in {}/qemu.pid)", a.board, state.display());
+    }
+    vm::monitor_command(&state, "system_powerdown")?;
+    eprintln!("coracle-build: pressed the power button of the {} VM; waiting for it to power off", a.board);
+    let deadline = std::time::Instant::now() + Duration::from_secs(a.timeout);
+    while pid.is_some_and(|p| Path::new(&format!("/proc/{p}")).exists()) {
+        if std::time::Instant::now() > deadline {
+            bail!("the {} VM did not power off within {}s (serial log: {})", a.board, a.timeout, state.join("serial.log").display());
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    eprintln!("coracle-build: the {} VM powered off", a.board);
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::Goal;

@@ -468,26 +468,32 @@ impl Vm {
 
     /// Send one human monitor command.
     pub fn monitor(&self, command: &str) -> anyhow::Result<()> {
-        let path = self.spec.state.join("monitor.sock");
-        let mut s = std::os::unix::net::UnixStream::connect(&path).with_context(|| format!("connecting to QEMU's monitor {}", path.display()))?;
-        s.write_all(format!("{command}\n").as_bytes()).with_context(|| format!("sending {command} to QEMU's monitor"))?;
-        // Closing at once can drop the command (the monitor reads it
-        // character by character): wait for the prompt that follows it.
-        let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
-        let mut seen = Vec::new();
-        let mut buf = [0u8; 1024];
-        while let Ok(n) = s.read(&mut buf) {
-            if n == 0 {
-                break;
-            }
-            seen.extend_from_slice(&buf[..n]);
-            // The greeting's prompt, then the one after the command.
-            if seen.windows(7).filter(|w| w == b"(qemu) ").count() >= 2 {
-                break;
-            }
-        }
-        Ok(())
+        monitor_command(&self.spec.state, command)
     }
+}
+
+/// Send one human monitor command to the QEMU whose state directory is
+/// `state` (its `monitor.sock`).
+pub fn monitor_command(state: &Path, command: &str) -> anyhow::Result<()> {
+    let path = state.join("monitor.sock");
+    let mut s = std::os::unix::net::UnixStream::connect(&path).with_context(|| format!("connecting to QEMU's monitor {} (is the VM running?)", path.display()))?;
+    s.write_all(format!("{command}\n").as_bytes()).with_context(|| format!("sending {command} to QEMU's monitor"))?;
+    // Closing at once can drop the command (the monitor reads it
+    // character by character): wait for the prompt that follows it.
+    let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 1024];
+    while let Ok(n) = s.read(&mut buf) {
+        if n == 0 {
+            break;
+        }
+        seen.extend_from_slice(&buf[..n]);
+        // The greeting's prompt, then the one after the command.
+        if seen.windows(7).filter(|w| w == b"(qemu) ").count() >= 2 {
+            break;
+        }
+    }
+    Ok(())
 }
 
 impl Drop for Vm {

@@ -115,7 +115,7 @@ fn install_ca(cfg: &MachineConfig, data_dir: &Path) -> anyhow::Result<()> {
     }
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     super::setup::net::write_atomic(&dir.join("ca.key"), key).with_context(|| format!("writing {}", dir.join("ca.key").display()))?;
-    rustix::fs::chmod(&dir.join("ca.key"), rustix::fs::Mode::from_raw_mode(0o600)).with_context(|| format!("chmod {}", dir.join("ca.key").display()))?;
+    rustix::fs::chmod(dir.join("ca.key"), rustix::fs::Mode::from_raw_mode(0o600)).with_context(|| format!("chmod {}", dir.join("ca.key").display()))?;
     super::setup::net::write_atomic(&crt, cert).with_context(|| format!("writing {}", crt.display()))?;
     tracing::info!(file = %crt.display(), "cluster CA from the machine config installed");
     Ok(())
