@@ -269,7 +269,9 @@ fn machine_setup_brings_up_cgroups_hostname_network_and_clock() {
     assert_eq!(run("nsenter", &["-t", &p.host_pid().to_string(), "-u", "hostname"]).trim(), "stage2-test");
     assert!(run("ip", &["-n", &ns.client, "-o", "link", "show", "lo"]).contains(",UP"), "loopback up");
     let addr = run("ip", &["-n", &ns.client, "-o", "-4", "addr", "show", &ns.iface]);
-    assert!(addr.contains("inet 10.77.0.5"), "leased address: {addr}");
+    // An address from dnsmasq's pool, 10.77.0.50-60 (which one depends on the MAC).
+    let leased = addr.split_whitespace().skip_while(|w| *w != "inet").nth(1).and_then(|a| a.strip_prefix("10.77.0.")).and_then(|a| a.strip_suffix("/24")).and_then(|h| h.parse::<u8>().ok());
+    assert!(leased.is_some_and(|h| (50..=60).contains(&h)), "leased address from the pool: {addr}");
     let routes = run("ip", &["-n", &ns.client, "route"]);
     assert!(routes.contains("default via 10.77.0.1"), "{routes}");
     let resolv = p.read("/run/coracle/resolv.conf");
