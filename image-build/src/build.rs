@@ -188,8 +188,8 @@ pub fn plan(a: &ImageArgs, config_override: Option<&str>) -> anyhow::Result<Plan
     }
     let lock = Lock::load(&board)?;
     let lock_text = std::fs::read_to_string(board.lock_path())?;
-    let coracle = coracle_binary(&board, a.coracle_bin.as_deref(), &a.coracle_profile)?;
-    let host = machine::host_coracle(a.host_coracle.as_deref(), Some(&coracle), &board.arch)?;
+    let coracle = coracle_binary(&board, a.binary.coracle_bin.as_deref(), &a.binary.coracle_profile)?;
+    let host = machine::host_coracle(a.binary.host_coracle.as_deref(), Some(&coracle), &board.arch)?;
     let config_text = match config_override {
         Some(t) => t.to_string(),
         None => {

@@ -37,6 +37,23 @@ pub struct Common {
     pub cache: Option<PathBuf>,
 }
 
+/// The `coracle` binary an image gets (`image` and `run` take the same flags).
+#[derive(clap::Args, Debug, Clone)]
+pub struct Binary {
+    /// The `coracle` binary to install [default: built with cargo, see --coracle-profile].
+    #[arg(long)]
+    pub coracle_bin: Option<PathBuf>,
+    /// Cargo profile the `coracle` binary is built with when --coracle-bin
+    /// is not given: `release`, or `dev` (a quicker debug build, stripped
+    /// in the image).
+    #[arg(long, default_value = "release")]
+    pub coracle_profile: String,
+    /// A host-runnable `coracle` used to check the config, when
+    /// --coracle-bin is for another architecture [default: --coracle-bin or a host build].
+    #[arg(long)]
+    pub host_coracle: Option<PathBuf>,
+}
+
 #[derive(clap::Args, Debug, Clone)]
 pub struct ImageArgs {
     #[command(flatten)]
@@ -47,18 +64,8 @@ pub struct ImageArgs {
     /// Output directory (disk.img, disk.img.zst, disk.img.bmap).
     #[arg(long)]
     pub out: PathBuf,
-    /// The `coracle` binary to install [default: built with cargo, see --coracle-profile].
-    #[arg(long)]
-    pub coracle_bin: Option<PathBuf>,
-    /// Cargo profile the `coracle` binary is built with when --coracle-bin
-    /// is not given: `release`, or `dev` (a quicker debug build, stripped
-    /// of debug info in the image).
-    #[arg(long, default_value = "release")]
-    pub coracle_profile: String,
-    /// A host-runnable `coracle` used to check the config, when
-    /// --coracle-bin is for another architecture [default: --coracle-bin or a host build].
-    #[arg(long)]
-    pub host_coracle: Option<PathBuf>,
+    #[command(flatten)]
+    pub binary: Binary,
     /// Kernel/BSP directory for boards whose kernel is not Debian's (rpi5, jetson-orin).
     #[arg(long)]
     pub bsp: Option<PathBuf>,

@@ -11,7 +11,7 @@ pub use serial::{strip_ansi, MARKERS};
 pub use vm::{Accel, Goal, Vm, VmSpec};
 
 use crate::board::{self, Board};
-use crate::{build, machine, Common, ImageArgs};
+use crate::{build, machine, Binary, Common, ImageArgs};
 use anyhow::{bail, Context};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -27,13 +27,8 @@ pub struct RunArgs {
     /// Output directory [default: out/BOARD].
     #[arg(long)]
     pub out: Option<PathBuf>,
-    #[arg(long)]
-    pub coracle_bin: Option<PathBuf>,
-    /// Cargo profile for building `coracle` without --coracle-bin (`release`, `dev`).
-    #[arg(long, default_value = "release")]
-    pub coracle_profile: String,
-    #[arg(long)]
-    pub host_coracle: Option<PathBuf>,
+    #[command(flatten)]
+    pub binary: Binary,
     /// OCI archives to pre-load (e.g. from `coracle image busybox`).
     #[arg(long = "preload")]
     pub preload: Vec<PathBuf>,
@@ -71,10 +66,7 @@ pub struct ImageSpec {
     /// added (kept in OUT/pki) when a server's config has none.
     pub config: Option<PathBuf>,
     pub out: PathBuf,
-    pub coracle_bin: Option<PathBuf>,
-    /// Cargo profile for building `coracle` without `coracle_bin`.
-    pub coracle_profile: String,
-    pub host_coracle: Option<PathBuf>,
+    pub binary: Binary,
     pub preload: Vec<PathBuf>,
 }
 
@@ -114,9 +106,7 @@ pub fn prepare(spec: &ImageSpec) -> anyhow::Result<Image> {
         common: spec.common.clone(),
         config: effective,
         out: out.clone(),
-        coracle_bin: spec.coracle_bin.clone(),
-        coracle_profile: spec.coracle_profile.clone(),
-        host_coracle: spec.host_coracle.clone(),
+        binary: spec.binary.clone(),
         bsp: None,
         disk_size: None,
         preload: spec.preload.clone(),
@@ -141,7 +131,7 @@ fn is_server(text: &str) -> anyhow::Result<bool> {
 
 pub fn run(a: &RunArgs) -> anyhow::Result<()> {
     let out = a.out.clone().unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../out").join(&a.common.board));
-    let image = prepare(&ImageSpec { common: a.common.clone(), config: a.config.clone(), out: out.clone(), coracle_bin: a.coracle_bin.clone(), coracle_profile: a.coracle_profile.clone(), host_coracle: a.host_coracle.clone(), preload: a.preload.clone() })?;
+    let image = prepare(&ImageSpec { common: a.common.clone(), config: a.config.clone(), out: out.clone(), binary: a.binary.clone(), preload: a.preload.clone() })?;
     if image.ca.is_none() {
         bail!("the config is for an agent: run boots servers only (give a server config)");
     }

@@ -122,9 +122,11 @@ pub fn image(board: &str, target: Option<&str>) -> anyhow::Result<Image> {
         common: coracle_build::Common { board: board.to_string(), boards: None, cache: None },
         config: None,
         out,
-        host_coracle: if target.is_some() { Some(coracle_bin(None)?) } else { None },
-        coracle_bin: Some(coracle),
-        coracle_profile: "dev".into(),
+        binary: coracle_build::Binary {
+            host_coracle: if target.is_some() { Some(coracle_bin(None)?) } else { None },
+            coracle_bin: Some(coracle),
+            coracle_profile: "dev".into(),
+        },
         preload,
     };
     let image = coracle_build::qemu::prepare(&spec).with_context(|| format!("building the {board} image"))?;
